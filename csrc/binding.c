@@ -1,0 +1,439 @@
+/* binding.c: CPython glue for flappy.h. No game logic here: argument checks, the handle type,
+ * and conversion of C structs to Python objects. Keyword parsing and params() are generated
+ * from FLAPPY_PARAMS, so Python can only pass what the C code defines. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <limits.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include "flappy.h"
+
+/* ---- the handle: owns the C envs and a reference to each buffer they write into ---- */
+
+typedef struct {
+    PyObject_HEAD FlappyVec vec;
+    PyObject* buffers[5]; /* observations, actions, rewards, terminals, truncations */
+    int open;
+} VecEnv;
+
+static void VecEnv_dealloc(VecEnv* self) {
+    if (self->open) flappy_vec_free(&self->vec);
+    for (int k = 0; k < 5; k++) Py_XDECREF(self->buffers[k]);
+    Py_TYPE(self)->tp_free((PyObject*)self);
+}
+
+static PyTypeObject VecEnvType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "flappy_rl.binding.VecEnv",
+    .tp_basicsize = sizeof(VecEnv),
+    .tp_dealloc = (destructor)VecEnv_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Handle to a vector of C Flappy envs; made by vec_init, released by vec_close.",
+};
+
+static VecEnv* open_handle(PyObject* obj) {
+    if (!PyObject_TypeCheck(obj, &VecEnvType)) {
+        PyErr_Format(PyExc_TypeError, "expected a handle from vec_init, got %s", Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    VecEnv* handle = (VecEnv*)obj;
+    if (!handle->open) {
+        PyErr_SetString(PyExc_RuntimeError, "this Flappy env is closed");
+        return NULL;
+    }
+    return handle;
+}
+
+/* ---- argument conversion ---- */
+
+static int parse_seed(PyObject* obj, uint64_t* seed) {
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "seed must be an int, got %s", Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject* index = PyNumber_Index(obj);
+    if (index == NULL) return -1;
+    *seed = PyLong_AsUnsignedLongLong(index);
+    Py_DECREF(index);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError, "seed must be in [0, 2**64), got %R", obj);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_REAL(PyObject* obj, const char* name, double* out) {
+    if (PyBool_Check(obj) || !(PyFloat_Check(obj) || PyIndex_Check(obj) || PyNumber_Check(obj))) {
+        PyErr_Format(PyExc_TypeError, "%s must be a number, got %s", name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    *out = PyFloat_AsDouble(obj);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int parse_INT(PyObject* obj, const char* name, int* out) {
+    if (PyBool_Check(obj) || !PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, got %s", name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject* index = PyNumber_Index(obj);
+    if (index == NULL) return -1;
+    int overflow;
+    long long value = PyLong_AsLongLongAndOverflow(index, &overflow);
+    Py_DECREF(index);
+    if (value == -1 && PyErr_Occurred()) return -1;
+    /* Out of int's range is out of every INT parameter's range: clamp and let the range check
+     * name the range. */
+    if (overflow > 0 || value > INT_MAX) value = INT_MAX;
+    if (overflow < 0 || value < INT_MIN) value = INT_MIN;
+    *out = (int)value;
+    return 0;
+}
+
+static const char* const PARAM_NAMES[] = {
+#define PARAM_NAME(kind, name, dflt, lo, hi, doc) #name,
+    FLAPPY_PARAMS(PARAM_NAME)};
+#define NUM_PARAMS (sizeof(PARAM_NAMES) / sizeof(PARAM_NAMES[0]))
+
+static void raise_unknown_param(PyObject* key) {
+    PyObject* names = PyUnicode_FromString("");
+    for (size_t k = 0; names != NULL && k < NUM_PARAMS; k++) {
+        PyObject* joined = PyUnicode_FromFormat("%U%s%s", names, k ? ", " : "", PARAM_NAMES[k]);
+        Py_SETREF(names, joined);
+    }
+    if (names != NULL) {
+        PyErr_Format(PyExc_TypeError, "unknown parameter %R; valid parameters: %U", key, names);
+        Py_DECREF(names);
+    }
+}
+
+/* Defaults, overridden by kwargs; every value type- and range-checked. */
+static int parse_params(PyObject* kwargs, FlappyParams* params) {
+    *params = flappy_default_params();
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    while (kwargs != NULL && PyDict_Next(kwargs, &pos, &key, &value)) {
+        const char* name = PyUnicode_AsUTF8(key);
+        if (name == NULL) return -1;
+#define PARAM_PARSE(kind, pname, dflt, lo, hi, doc)                         \
+    if (strcmp(name, #pname) == 0) {                                        \
+        if (parse_##kind(value, #pname, &params->pname) != 0) return -1; \
+        continue;                                                           \
+    }
+        FLAPPY_PARAMS(PARAM_PARSE)
+        raise_unknown_param(key);
+        return -1;
+    }
+    char err[256];
+    if (flappy_check_params(params, err, sizeof(err)) != 0) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* A buffer the envs write into: a numpy array of exactly this dtype and shape, C-contiguous,
+ * aligned, native byte order and writeable. cols == 0 means one-dimensional. */
+static int check_buffer(PyObject* obj, const char* name, int typenum, npy_intp rows, npy_intp cols) {
+    if (!PyArray_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a numpy array, got %s", name, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyArrayObject* arr = (PyArrayObject*)obj;
+    PyArray_Descr* want = PyArray_DescrFromType(typenum);
+    int same_dtype = PyArray_EquivTypes(PyArray_DESCR(arr), want);
+    if (!same_dtype) {
+        PyErr_Format(PyExc_TypeError, "%s must have dtype %S, got %S", name, (PyObject*)want,
+                     (PyObject*)PyArray_DESCR(arr));
+        Py_DECREF(want);
+        return -1;
+    }
+    Py_DECREF(want);
+    int ndim = cols ? 2 : 1;
+    if (PyArray_NDIM(arr) != ndim || PyArray_DIM(arr, 0) != rows || (cols && PyArray_DIM(arr, 1) != cols)) {
+        PyObject* shape = PyObject_GetAttrString(obj, "shape");
+        if (cols)
+            PyErr_Format(PyExc_ValueError, "%s must have shape (%zd, %zd), got %R", name, (Py_ssize_t)rows,
+                         (Py_ssize_t)cols, shape);
+        else
+            PyErr_Format(PyExc_ValueError, "%s must have shape (%zd,), got %R", name, (Py_ssize_t)rows, shape);
+        Py_XDECREF(shape);
+        return -1;
+    }
+    if (!PyArray_IS_C_CONTIGUOUS(arr) || !PyArray_ISBEHAVED(arr)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous, aligned and writeable", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- module functions ---- */
+
+static PyObject* vec_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+    PyObject *buffers[5], *num_envs_obj, *seed_obj;
+    if (!PyArg_ParseTuple(args, "OOOOOOO:vec_init", &buffers[0], &buffers[1], &buffers[2], &buffers[3],
+                          &buffers[4], &num_envs_obj, &seed_obj))
+        return NULL;
+    if (PyBool_Check(num_envs_obj) || !PyLong_Check(num_envs_obj)) {
+        PyErr_Format(PyExc_TypeError, "num_envs must be an int, got %s", Py_TYPE(num_envs_obj)->tp_name);
+        return NULL;
+    }
+    long num_envs = PyLong_AsLong(num_envs_obj);
+    if (num_envs == -1 && PyErr_Occurred()) return NULL;
+    if (num_envs < 1 || num_envs > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "num_envs must be in [1, %d], got %R", INT_MAX, num_envs_obj);
+        return NULL;
+    }
+    uint64_t seed;
+    FlappyParams params;
+    if (parse_seed(seed_obj, &seed) != 0 || parse_params(kwargs, &params) != 0) return NULL;
+    if (check_buffer(buffers[0], "observations", NPY_FLOAT32, num_envs, FLAPPY_OBS_SIZE) != 0 ||
+        check_buffer(buffers[1], "actions", NPY_INT32, num_envs, 0) != 0 ||
+        check_buffer(buffers[2], "rewards", NPY_FLOAT32, num_envs, 0) != 0 ||
+        check_buffer(buffers[3], "terminals", NPY_BOOL, num_envs, 0) != 0 ||
+        check_buffer(buffers[4], "truncations", NPY_BOOL, num_envs, 0) != 0)
+        return NULL;
+
+    VecEnv* handle = PyObject_New(VecEnv, &VecEnvType);
+    if (handle == NULL) return NULL;
+    handle->open = 0;
+    for (int k = 0; k < 5; k++) handle->buffers[k] = Py_NewRef(buffers[k]);
+#define DATA(k) PyArray_DATA((PyArrayObject*)buffers[k])
+    char err[256];
+    if (flappy_vec_init(&handle->vec, &params, (int)num_envs, seed, DATA(0), DATA(1), DATA(2), DATA(3), DATA(4), err,
+                        sizeof(err)) != 0) {
+        Py_DECREF(handle);
+        return PyErr_NoMemory();
+    }
+    handle->open = 1;
+    return (PyObject*)handle;
+}
+
+static PyObject* vec_reset(PyObject* self, PyObject* args) {
+    PyObject *handle_obj, *seed_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O:vec_reset", &handle_obj, &seed_obj)) return NULL;
+    VecEnv* handle = open_handle(handle_obj);
+    if (handle == NULL) return NULL;
+    if (seed_obj == Py_None) {
+        flappy_vec_restart(&handle->vec);
+        Py_RETURN_NONE;
+    }
+    uint64_t seed;
+    if (parse_seed(seed_obj, &seed) != 0) return NULL;
+    flappy_vec_reset(&handle->vec, seed);
+    Py_RETURN_NONE;
+}
+
+static PyObject* raise_bad_action(long long value, int env_index) {
+    PyErr_Format(PyExc_ValueError, "action %lld at env %d is not 0 (do nothing) or 1 (flap)", value, env_index);
+    return NULL;
+}
+
+/* Copy actions given as an integer array of shape (num_envs,) into the action buffer, after
+ * checking every value, so that a bad one leaves the buffer as it was. */
+#define LOAD_ACTIONS_OF(typenum, ctype)                                                         \
+    case typenum:                                                                               \
+        for (npy_intp i = 0; i < n; i++) {                                                      \
+            ctype value = *(const ctype*)PyArray_GETPTR1(arr, i);                               \
+            if (value != 0 && value != 1) {                                                     \
+                if ((ctype)-1 > 0 && (unsigned long long)value > LLONG_MAX) /* huge unsigned */ \
+                    PyErr_Format(PyExc_ValueError,                                              \
+                                 "action %llu at env %zd is not 0 (do nothing) or 1 (flap)",   \
+                                 (unsigned long long)value, (Py_ssize_t)i);                    \
+                else                                                                            \
+                    raise_bad_action((long long)value, (int)i);                                 \
+                return -1;                                                                      \
+            }                                                                                   \
+        }                                                                                       \
+        for (npy_intp i = 0; i < n; i++) dst[i] = (int32_t)*(const ctype*)PyArray_GETPTR1(arr, i); \
+        return 0;
+
+static int copy_checked_actions(PyArrayObject* arr, int32_t* dst, npy_intp n) {
+    switch (PyArray_TYPE(arr)) {
+        LOAD_ACTIONS_OF(NPY_BOOL, npy_bool)
+        LOAD_ACTIONS_OF(NPY_BYTE, npy_byte)
+        LOAD_ACTIONS_OF(NPY_UBYTE, npy_ubyte)
+        LOAD_ACTIONS_OF(NPY_SHORT, npy_short)
+        LOAD_ACTIONS_OF(NPY_USHORT, npy_ushort)
+        LOAD_ACTIONS_OF(NPY_INT, npy_int)
+        LOAD_ACTIONS_OF(NPY_UINT, npy_uint)
+        LOAD_ACTIONS_OF(NPY_LONG, npy_long)
+        LOAD_ACTIONS_OF(NPY_ULONG, npy_ulong)
+        LOAD_ACTIONS_OF(NPY_LONGLONG, npy_longlong)
+        LOAD_ACTIONS_OF(NPY_ULONGLONG, npy_ulonglong)
+    }
+    PyErr_Format(PyExc_TypeError, "actions must be integers, got dtype %S", (PyObject*)PyArray_DESCR(arr));
+    return -1;
+}
+
+static int load_actions(VecEnv* handle, PyObject* obj) {
+    FlappyVec* vec = &handle->vec;
+    if (PyArray_Check(obj) && PyArray_DATA((PyArrayObject*)obj) == (void*)vec->actions)
+        return 0; /* the action buffer itself */
+    PyArrayObject* arr = (PyArrayObject*)PyArray_FROM_OF(obj, NPY_ARRAY_ALIGNED | NPY_ARRAY_NOTSWAPPED);
+    if (arr == NULL) return -1;
+    int status = -1;
+    if (PyArray_NDIM(arr) != 1 || PyArray_DIM(arr, 0) != vec->num_envs) {
+        PyObject* shape = PyObject_GetAttrString((PyObject*)arr, "shape");
+        PyErr_Format(PyExc_ValueError, "actions must have shape (%d,), got %R", vec->num_envs, shape);
+        Py_XDECREF(shape);
+    } else {
+        status = copy_checked_actions(arr, (int32_t*)vec->actions, vec->num_envs);
+    }
+    Py_DECREF(arr);
+    return status;
+}
+
+static PyObject* vec_step(PyObject* self, PyObject* args) {
+    PyObject *handle_obj, *actions = Py_None;
+    if (!PyArg_ParseTuple(args, "O|O:vec_step", &handle_obj, &actions)) return NULL;
+    VecEnv* handle = open_handle(handle_obj);
+    if (handle == NULL) return NULL;
+    if (actions != Py_None && load_actions(handle, actions) != 0) return NULL;
+    int bad = flappy_vec_find_bad_action(&handle->vec);
+    if (bad >= 0) return raise_bad_action(handle->vec.actions[bad], bad);
+    flappy_vec_step(&handle->vec);
+    Py_RETURN_NONE;
+}
+
+static PyObject* vec_log(PyObject* self, PyObject* handle_obj) {
+    VecEnv* handle = open_handle(handle_obj);
+    if (handle == NULL) return NULL;
+    FlappyLog log = flappy_vec_log(&handle->vec);
+    return Py_BuildValue("{sdsdsdsdsd}", "score", log.score, "episode_return", log.episode_return, "episode_length",
+                         log.episode_length, "perf", log.perf, "n", log.n);
+}
+
+static PyObject* vec_close(PyObject* self, PyObject* handle_obj) {
+    VecEnv* handle = open_handle(handle_obj);
+    if (handle == NULL) return NULL;
+    flappy_vec_free(&handle->vec);
+    handle->open = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject* env_get(PyObject* self, PyObject* args) {
+    PyObject* handle_obj;
+    Py_ssize_t i;
+    if (!PyArg_ParseTuple(args, "On:env_get", &handle_obj, &i)) return NULL;
+    VecEnv* handle = open_handle(handle_obj);
+    if (handle == NULL) return NULL;
+    if (i < 0 || i >= handle->vec.num_envs) {
+        PyErr_Format(PyExc_IndexError, "env index %zd out of range [0, %d)", i, handle->vec.num_envs);
+        return NULL;
+    }
+    const Flappy* env = &handle->vec.envs[i];
+    const FlappyParams* p = &handle->vec.params;
+    double next_x;
+    int next = flappy_next_pipe(env, p, &next_x);
+    PyObject* pipes = PyList_New(FLAPPY_NUM_PIPES);
+    if (pipes == NULL) return NULL;
+    for (int j = 0; j < FLAPPY_NUM_PIPES; j++) {
+        double top = env->gap_top[(env->first + j) & (FLAPPY_NUM_PIPES - 1)];
+        PyObject* pipe =
+            Py_BuildValue("{sdsdsd}", "x", env->front_x + j * p->pipe_spacing, "gap_top", top, "gap_bottom", top + p->gap);
+        if (pipe == NULL) {
+            Py_DECREF(pipes);
+            return NULL;
+        }
+        PyList_SET_ITEM(pipes, j, pipe);
+    }
+    return Py_BuildValue("{sdsdsdsNsisisisd}", "bird_x", FLAPPY_BIRD_X, "bird_y", env->bird_y, "bird_vy", env->bird_vy,
+                         "pipes", pipes, "next_pipe", (next - env->first) & (FLAPPY_NUM_PIPES - 1), "score",
+                         env->score, "tick", env->tick, "episode_return", env->episode_return);
+}
+
+static PyObject* params(PyObject* self, PyObject* unused) {
+    PyObject* out = PyDict_New();
+    if (out == NULL) return NULL;
+#define FMT_REAL "(ddd)"
+#define FMT_INT "(iii)"
+#define PARAM_ENTRY(kind, name, dflt, lo, hi, doc)                                                     \
+    {                                                                                                  \
+        PyObject* entry = Py_BuildValue(FMT_##kind, (FLAPPY_CTYPE_##kind)(dflt), (FLAPPY_CTYPE_##kind)(lo), \
+                                        (FLAPPY_CTYPE_##kind)(hi));                                   \
+        if (entry == NULL || PyDict_SetItemString(out, #name, entry) != 0) {                          \
+            Py_XDECREF(entry);                                                                         \
+            Py_DECREF(out);                                                                            \
+            return NULL;                                                                               \
+        }                                                                                              \
+        Py_DECREF(entry);                                                                              \
+    }
+    FLAPPY_PARAMS(PARAM_ENTRY)
+    return out;
+}
+
+/* Build {name: value} from a FlappyParams, typed as the table declares. */
+static PyObject* params_to_dict(const FlappyParams* p) {
+    PyObject* out = PyDict_New();
+#define VALUE_REAL(v) PyFloat_FromDouble(v)
+#define VALUE_INT(v) PyLong_FromLong(v)
+#define PARAM_VALUE(kind, name, dflt, lo, hi, doc)                                   \
+    if (out != NULL) {                                                               \
+        PyObject* value = VALUE_##kind(p->name);                                     \
+        if (value == NULL || PyDict_SetItemString(out, #name, value) != 0) Py_CLEAR(out); \
+        Py_XDECREF(value);                                                           \
+    }
+    FLAPPY_PARAMS(PARAM_VALUE)
+    return out;
+}
+
+static PyObject* check_params(PyObject* self, PyObject* args, PyObject* kwargs) {
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "check_params takes keyword arguments only");
+        return NULL;
+    }
+    FlappyParams p;
+    if (parse_params(kwargs, &p) != 0) return NULL;
+    return params_to_dict(&p);
+}
+
+static PyObject* param_docs(PyObject* self, PyObject* unused) {
+    return Py_BuildValue("{"
+#define PARAM_DOC_FMT(kind, name, dflt, lo, hi, doc) "ss"
+                         FLAPPY_PARAMS(PARAM_DOC_FMT) "}"
+#define PARAM_DOC_ARGS(kind, name, dflt, lo, hi, doc) , #name, doc
+                             FLAPPY_PARAMS(PARAM_DOC_ARGS));
+}
+
+static PyMethodDef methods[] = {
+    {"vec_init", (PyCFunction)(void (*)(void))vec_init, METH_VARARGS | METH_KEYWORDS,
+     "vec_init(observations, actions, rewards, terminals, truncations, num_envs, seed, **params) -> handle"},
+    {"vec_reset", vec_reset, METH_VARARGS,
+     "vec_reset(handle, seed=None): new episodes; an int seed reseeds env i with (seed, i)"},
+    {"vec_step", vec_step, METH_VARARGS,
+     "vec_step(handle, actions=None): step every env; actions, if given, are copied into the buffer first"},
+    {"vec_log", vec_log, METH_O, "vec_log(handle) -> dict of means over episodes finished since the last call"},
+    {"vec_close", vec_close, METH_O, "vec_close(handle): free the envs; the handle can't be used again"},
+    {"env_get", env_get, METH_VARARGS, "env_get(handle, i) -> dict: the state of env i"},
+    {"params", params, METH_NOARGS, "params() -> {name: (default, min, max)}"},
+    {"check_params", (PyCFunction)(void (*)(void))check_params, METH_VARARGS | METH_KEYWORDS,
+     "check_params(**params) -> {name: value}: the defaults overridden by params, after the checks vec_init makes"},
+    {"param_docs", param_docs, METH_NOARGS, "param_docs() -> {name: one-line description}"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "binding", "C core of flappy_rl (see csrc/flappy.h).", -1,
+                                    methods};
+
+PyMODINIT_FUNC PyInit_binding(void) {
+    import_array();
+    if (PyType_Ready(&VecEnvType) < 0) return NULL;
+    PyObject* m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+#define ADD_CONSTANT(name, value)                                         \
+    if (PyModule_AddObject(m, #name, PyFloat_FromDouble(FLAPPY_##name)) < 0) { \
+        Py_DECREF(m);                                                     \
+        return NULL;                                                      \
+    }
+    FLAPPY_CONSTANTS(ADD_CONSTANT)
+    if (PyModule_AddIntConstant(m, "OBS_SIZE", FLAPPY_OBS_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "NUM_PIPES", FLAPPY_NUM_PIPES) < 0 ||
+        PyModule_AddIntConstant(m, "PERF_SCORE", FLAPPY_PERF_SCORE) < 0 ||
+        PyModule_AddObjectRef(m, "VecEnv", (PyObject*)&VecEnvType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,74 @@
+"""`Flappy`: the native PufferLib env. A thin shell over the C core; no game logic here."""
+
+import gymnasium
+import numpy as np
+
+import pufferlib
+
+from flappy_rl import binding
+
+
+class Flappy(pufferlib.PufferEnv):
+    """Flappy Bird, `num_envs` birds simulated in C, writing in place into PufferLib's buffers.
+
+    The rules, observation table, rewards and parameters are those of
+    `flappy_rl.FlappyGymnasiumEnv`, whose docstring is the specification; this env reproduces
+    it bit for bit, about a thousand times faster.
+
+    - Observation space (one agent): `Box(-1, 1, (8,), float32)`; action space: `Discrete(2)`,
+      0 = do nothing, 1 = flap.
+    - Each step overwrites rewards, terminals and truncations for every env. An env whose
+      episode ended (terminal on a crash, truncation at `max_steps`) resets itself at once, and
+      its observation is the first of the new episode.
+    - Every `log_interval` steps, if episodes ended since the last report, `step` returns in
+      its info list one dict of means over them: score (pipes), episode_return,
+      episode_length, perf (score / 50, capped at 1) and n (their number).
+    - Seeding: env i draws its pipes from a PCG32 generator seeded with (seed, i), so its
+      game does not depend on how many envs run beside it. `reset(seed)` reseeds every env;
+      `reset(None)` starts new episodes and keeps each generator where it is. The envs are
+      seeded and reset at construction, so `step` may come before `reset`.
+    - Parameters: keyword arguments, passed to the C core untouched; `binding.params()` lists
+      them as {name: (default, min, max)}. An unknown name raises TypeError, a value out of
+      range ValueError.
+    - `close()` frees the C envs; closing again does nothing, stepping afterwards raises.
+    """
+
+    def __init__(self, num_envs=1, render_mode=None, log_interval=128, buf=None, seed=0, **params):
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None, got {render_mode!r}")
+        if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
+            raise ValueError(f"log_interval must be a positive int, got {log_interval!r}")
+        binding.check_params(**params)  # fail before PufferLib allocates buffers
+        self.single_observation_space = gymnasium.spaces.Box(-1.0, 1.0, (binding.OBS_SIZE,), np.float32)
+        self.single_action_space = gymnasium.spaces.Discrete(2)
+        self.num_agents = num_envs
+        self.render_mode = render_mode
+        self.log_interval = log_interval
+        super().__init__(buf)
+        self.c_envs = binding.vec_init(
+            self.observations, self.actions, self.rewards, self.terminals, self.truncations, num_envs, seed, **params
+        )
+        self.params = binding.check_params(**params)
+        self.steps_since_log = 0
+        self.closed = False
+
+    def reset(self, seed=0):
+        binding.vec_reset(self.c_envs, seed)
+        self.steps_since_log = 0
+        return self.observations, []
+
+    def step(self, actions):
+        binding.vec_step(self.c_envs, actions)
+        info = []
+        self.steps_since_log += 1
+        if self.steps_since_log == self.log_interval:
+            self.steps_since_log = 0
+            log = binding.vec_log(self.c_envs)
+            if log["n"] > 0:
+                info.append(log)
+        return self.observations, self.rewards, self.terminals, self.truncations, info
+
+    def close(self):
+        if not self.closed:
+            binding.vec_close(self.c_envs)
+            self.closed = True
