@@ -18,7 +18,7 @@ PARAM_SETS = [
 SCRIPTED_PLAYER_SCORES = [True, True, False, False]
 
 
-@pytest.mark.parametrize("params,scores", zip(PARAM_SETS, SCRIPTED_PLAYER_SCORES))
+@pytest.mark.parametrize("params,scores", list(zip(PARAM_SETS, SCRIPTED_PLAYER_SCORES)))
 @pytest.mark.parametrize("seed", [0, 2**64 - 1])
 def test_c_env_matches_the_python_twin(params, scores, seed):
     """10,000 steps of 3 C envs against 3 twins (env_index i), mostly good play with random

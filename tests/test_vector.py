@@ -85,7 +85,7 @@ def test_multiprocessing_reports_logs():
 
 
 def test_gymnasium_twin_passes_the_env_checker():
-    check_env(FlappyGymnasiumEnv())
+    check_env(gymnasium.make(GYMNASIUM_ID).unwrapped)
     check_env(gymnasium.make(GYMNASIUM_ID, gap=150).unwrapped)
 
 
