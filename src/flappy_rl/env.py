@@ -52,6 +52,12 @@ class Flappy(pufferlib.PufferEnv):
         self.steps_since_log = 0
         self.closed = False
 
+    @property
+    def agents_per_batch(self):
+        # PuffeRL's recurrent path reads this name from the vector env; pufferlib's PufferEnv
+        # spells it agent_per_batch, so the native backend needs it here.
+        return self.num_agents
+
     def reset(self, seed=0):
         binding.vec_reset(self.c_envs, seed)
         self.steps_since_log = 0

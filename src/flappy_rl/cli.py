@@ -1,0 +1,53 @@
+"""The `puffer` command, in PufferLib's shape: puffer MODE ENV [--section.key VALUE ...].
+
+    puffer train puffer_flappy
+    puffer eval puffer_flappy --load-model-path latest
+    torchrun --nproc-per-node 2 -m flappy_rl.cli train puffer_flappy
+"""
+
+import sys
+
+from flappy_rl.config import MODES, ConfigError, env_names, parse_args, usage
+
+
+def run(args):
+    mode = args["mode"]
+    if mode == "train":
+        from flappy_rl.train import train
+
+        model_path, _ = train(args)
+        print(f"model saved to {model_path}")
+    elif mode == "eval":
+        from flappy_rl.evaluate import evaluate
+
+        evaluate(args)
+    elif mode == "sweep":
+        from flappy_rl.train import sweep
+
+        sweep(args)
+    elif mode == "autotune":
+        from flappy_rl.train import autotune
+
+        autotune(args)
+    elif mode in ("bench", "play"):
+        raise ConfigError(f"puffer {mode} is not available yet in this version")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv[:1] in (["-h"], ["--help"]):
+            print(usage())
+            return 0
+        if len(argv) < 2 or argv[1].startswith("-"):
+            raise ConfigError(f"usage: puffer MODE ENV [--section.key VALUE ...]; modes: {', '.join(MODES)}; "
+                              f"envs: {', '.join(env_names())}")
+        run(parse_args(argv[0], argv[1], argv[2:]))
+    except ConfigError as error:
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""Configuration for the `puffer` command: PufferLib-format ini files plus command-line overrides.
+
+`configs/default.ini` holds the defaults; an env's file (`configs/puffer_flappy.ini`, whose
+[base] env_name names the env) overrides them; `--section.key value` on the command line
+overrides both, typed from the default it replaces. The result is PufferLib's nested args dict:
+{"env_name": ..., "policy_name": ..., "rnn_name": ..., "vec": {...}, "env": {...}, ...}.
+"""
+
+import argparse
+import ast
+import configparser
+import difflib
+import importlib.resources
+
+from flappy_rl import binding
+
+MODES = {
+    "train": "train a policy with PuffeRL; checkpoints and the final model go to experiments/",
+    "eval": "play a trained policy: print episode scores, watch it, or save a GIF",
+    "sweep": "hyperparameter search over the [sweep] section with PufferLib's Protein",
+    "autotune": "find the fastest vectorization settings for this machine",
+    "bench": "measure steps per second, side by side with other Flappy envs",
+    "play": "play the game yourself",
+}
+
+
+class ConfigError(Exception):
+    """A mistake in the command line or the config: reported as one line, exit status 2."""
+
+
+def config_files():
+    root = importlib.resources.files("flappy_rl.configs")
+    return {path.name: path for path in root.iterdir() if path.name.endswith(".ini")}
+
+
+def read_ini(*paths):
+    parser = configparser.ConfigParser()
+    for path in paths:
+        parser.read_string(path.read_text(), source=path.name)
+    return parser
+
+
+def env_names():
+    """Every env name a non-default config file declares, in file order."""
+    names = []
+    for name, path in sorted(config_files().items()):
+        if name != "default.ini":
+            names += read_ini(path)["base"]["env_name"].split()
+    return names
+
+
+def parse_value(text):
+    """An ini value: a Python literal where it is one (10_000_000, 0.99, True, None), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def load_config(env_name):
+    """The nested args dict of an env, from default.ini overridden by the env's own file."""
+    files = config_files()
+    for name, path in sorted(files.items()):
+        if name == "default.ini":
+            continue
+        parser = read_ini(files["default.ini"], path)
+        if env_name in parser["base"]["env_name"].split():
+            break
+    else:
+        raise ConfigError(f"unknown env {env_name!r}; valid envs: {', '.join(env_names())}")
+    args = {}
+    for section in parser.sections():
+        values = {key: parse_value(text) for key, text in parser[section].items()}
+        if section == "base":
+            args.update(values)
+            continue
+        node = args
+        for part in section.split("."):
+            node = node.setdefault(part, {})
+        node.update(values)
+    args["env_name"] = env_name
+    return args
+
+
+# -- typed overrides -------------------------------------------------------------------------
+
+
+def typed(kind, convert):
+    """convert(text), named so that argparse's error says "invalid <kind> value"."""
+
+    def parse(text):
+        return convert(text)
+
+    parse.__name__ = kind
+    return parse
+
+
+def to_bool(text):
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def to_int(text):
+    """An int; scientific notation is fine when it is integral (1e8)."""
+    try:
+        return int(text)
+    except ValueError:
+        value = float(text)
+        if not value.is_integer():
+            raise
+        return int(value)
+
+
+def to_auto_or_number(text):
+    return text if text == "auto" else parse_number(text)
+
+
+def parse_number(text):
+    try:
+        return to_int(text)
+    except ValueError:
+        return float(text)
+
+
+BOOL = typed("bool", to_bool)
+INT = typed("int", to_int)
+FLOAT = typed("float", float)
+STR = typed("str", str)
+AUTO = typed("'auto' or number", to_auto_or_number)
+LITERAL = typed("value", parse_value)
+
+
+def type_of(default):
+    """The converter for an override, chosen from the value it replaces."""
+    if isinstance(default, bool):
+        return BOOL
+    if isinstance(default, int):
+        return INT
+    if isinstance(default, float):
+        return FLOAT
+    if default == "auto":
+        return AUTO
+    if default is None:
+        return LITERAL
+    return STR
+
+
+def flatten(args, prefix=""):
+    """('section.key', value) for every leaf of the nested args dict."""
+    for key, value in args.items():
+        if isinstance(value, dict):
+            yield from flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def option_name(key):
+    return "--" + key.replace("_", "-")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise ConfigError(message)
+
+
+# Options of the modes themselves, not from the config files: (name, default, type, help, modes).
+MODE_OPTIONS = [
+    ("load_model_path", None, STR, "checkpoint to start from (train) or to play (eval): a path, or 'latest' for "
+     "the newest experiments/*.pt", ("train", "eval")),
+    ("render_mode", "None", STR, "human: a raylib window; rgb_array or None: headless", ("eval",)),
+    ("episodes", None, INT, "episodes to play (default: endless with a window, 100 headless)", ("eval",)),
+    ("greedy", False, BOOL, "take the most likely action instead of sampling", ("eval",)),
+    ("save_frames", 0, INT, "save the first N frames of env 0 as an animated GIF", ("eval",)),
+    ("gif_path", "eval.gif", STR, "where --save-frames writes the GIF", ("eval",)),
+    ("fps", 30.0, FLOAT, "frames per second of the window and the GIF", ("eval", "play")),
+    ("render_scale", 1.0, FLOAT, "window size as a multiple of the game's 288 x 512", ("eval", "play")),
+    ("wandb", False, BOOL, "log to Weights & Biases (needs the wandb package)", ("train", "sweep")),
+    ("wandb_project", "flappy-rl", STR, "W&B project", ("train", "sweep")),
+    ("wandb_group", "debug", STR, "W&B group", ("train", "sweep")),
+    ("neptune", False, BOOL, "log to Neptune (needs the neptune package)", ("train", "sweep")),
+    ("neptune_name", "flappy-rl", STR, "Neptune workspace", ("train", "sweep")),
+    ("neptune_project", "flappy-rl", STR, "Neptune project", ("train", "sweep")),
+    ("tag", None, STR, "tag for the logged run", ("train", "sweep")),
+    ("max_runs", 200, INT, "number of training runs in the sweep", ("sweep",)),
+    ("batch_size", 2, INT, "env copies per batch for autotune", ("autotune",)),
+    ("max_envs", 16, INT, "most env copies autotune tries", ("autotune",)),
+    ("time_per_test", 5.0, FLOAT, "seconds autotune spends on each setting", ("autotune",)),
+    ("seconds", 2.0, FLOAT, "seconds per timed window", ("bench",)),
+    ("json", None, STR, "also write the figures as JSON to this path", ("bench",)),
+    ("compare", False, BOOL, "also measure the flappy-bird-gymnasium package's env", ("bench",)),
+]
+
+
+# Options whose default does not tell their type ("auto" is otherwise "auto or a number").
+OPTION_TYPES = {"train.device": STR}
+
+
+def add_option(group, key, default, convert, text):
+    # A bool option alone means True: --wandb is --wandb True.
+    extra = dict(nargs="?", const=True) if convert is BOOL else {}
+    group.add_argument(option_name(key), dest=key, default=default, type=convert, metavar=convert.__name__.upper(),
+                       help=f"{text}(default: {default})", **extra)
+
+
+def build_parser(mode, env_name, config):
+    parser = OneLineParser(
+        prog=f"puffer {mode} {env_name}",
+        usage=f"puffer {mode} {env_name} [--section.key VALUE ...]",
+        allow_abbrev=False,
+        add_help=False,
+        description=f"{MODES[mode]}. Options override configs/default.ini and the env's own ini file.",
+    )
+    parser.add_argument("-h", "--help", action="help", help="show this message and exit")
+    group = parser.add_argument_group(f"options of {mode}")
+    for name, default, convert, text, modes in MODE_OPTIONS:
+        if mode in modes:
+            add_option(group, name, default, convert, text + " ")
+    c_params, c_docs = binding.params(), binding.param_docs()
+    groups = {}
+    for key, default in flatten(config):
+        if key == "env_name":
+            continue  # named by the second argument
+        section, _, name = key.rpartition(".") if "." in key else ("base", "", key)
+        section = section.split(".")[0]
+        if section not in groups:
+            title = "[env] the C core's parameters" if section == "env" else f"[{section}]"
+            groups[section] = parser.add_argument_group(title)
+        convert, text = OPTION_TYPES.get(key) or type_of(default), ""
+        if section == "env" and name in c_params:
+            # typed by the C table (max_steps is an int, gap a float), not by how the ini spells it
+            c_default, low, high = c_params[name]
+            convert, text = type_of(c_default), f"{c_docs[name]}, in [{low:g}, {high:g}] "
+        add_option(groups[section], key, default, convert, text)
+    return parser
+
+
+def normalize_option(arg):
+    """--train.learning_rate and --train.learning-rate are the same option."""
+    if not arg.startswith("--"):
+        return arg
+    name, sep, value = arg.partition("=")
+    return name.replace("_", "-") + sep + value
+
+
+def known_option_names(parser):
+    return [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
+
+
+def parse_args(mode, env_name, argv):
+    """The args dict for `puffer MODE ENV_NAME ARGV...`. Raises ConfigError on any mistake."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+    config = load_config(env_name)
+    parser = build_parser(mode, env_name, config)
+    argv = [normalize_option(arg) for arg in argv]
+    known = known_option_names(parser)
+    for arg in argv:
+        name = arg.partition("=")[0]
+        if arg.startswith("--") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown option {name}{hint} (puffer {mode} {env_name} --help lists them)")
+    args = {"mode": mode, "env_name": env_name}
+    for key, value in vars(parser.parse_args(argv)).items():
+        *path, leaf = key.split(".")
+        node = args
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return args
+
+
+def usage():
+    lines = [
+        "usage: puffer MODE ENV [--section.key VALUE ...]",
+        "",
+        "modes:",
+        *[f"  {mode:<9} {text}" for mode, text in MODES.items()],
+        "",
+        f"envs: {', '.join(env_names())}",
+        "",
+        "Every option and its default: puffer MODE ENV --help. For example, puffer train puffer_flappy --help:",
+        "",
+    ]
+    return "\n".join(lines) + build_parser("train", env_names()[0], load_config(env_names()[0])).format_help()

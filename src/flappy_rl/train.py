@@ -1,0 +1,190 @@
+"""The training modes of the `puffer` command (train, sweep, autotune), on PufferLib's PuffeRL.
+
+PufferLib's own loaders only look inside the PufferLib package, so this module supplies what
+they would: the vector env, the policy and the run's logger. Training itself is
+`pufferlib.pufferl.train`, so its multi-GPU path (torchrun) is PufferLib's.
+"""
+
+import csv
+import functools
+import glob
+import importlib.util
+import logging
+import os
+import time
+import warnings
+
+import torch
+
+import pufferlib
+import pufferlib.vector
+
+from flappy_rl import Flappy, binding
+from flappy_rl.config import ConfigError
+from flappy_rl.policy import POLICIES, RECURRENT, CheckpointError, load_weights
+
+
+def resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def env_kwargs(args, num_envs=None, **extra):
+    """Keyword arguments of one `Flappy` copy: the C parameters from [env] and the copy's size
+    (vec.envs_per_copy unless given), checked here so that mistakes surface before any fork."""
+    try:
+        binding.check_params(**args["env"])
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"[env] {error}") from None
+    return dict(num_envs=num_envs or args["vec"]["envs_per_copy"], **args["env"], **extra)
+
+
+def make_vecenv(args):
+    vec = {k: v for k, v in args["vec"].items() if k != "envs_per_copy"}
+    backend, copies = vec.pop("backend"), vec.pop("num_envs")
+    kwargs = env_kwargs(args)
+    if backend == "PufferEnv" and copies != 1:
+        raise ConfigError("vec.backend PufferEnv runs one copy of the env in this process: "
+                          "set --vec.num-envs 1, or use --vec.backend Serial or Multiprocessing")
+    if backend not in ("PufferEnv", "Serial", "Multiprocessing"):
+        raise ConfigError(f"unknown vec.backend {backend!r}; valid: PufferEnv, Serial, Multiprocessing")
+    try:
+        if backend == "PufferEnv":
+            return pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=kwargs)
+        return pufferlib.vector.make(Flappy, backend=backend, num_envs=copies, env_kwargs=kwargs, **vec)
+    except pufferlib.APIUsageError as error:
+        raise ConfigError(f"[vec] {' '.join(str(error).split())}") from None
+
+
+def make_policy(args, env):
+    """The policy named by [base] policy_name (and rnn_name), built with [policy] (and [rnn])."""
+    name, rnn_name = args["policy_name"], args["rnn_name"]
+    if name not in POLICIES:
+        raise ConfigError(f"unknown policy_name {name!r}; valid: {', '.join(POLICIES)}")
+    if rnn_name is not None and rnn_name not in RECURRENT:
+        raise ConfigError(f"unknown rnn_name {rnn_name!r}; valid: {', '.join(RECURRENT)} or None")
+    try:
+        policy = POLICIES[name](env, **args["policy"])
+        if rnn_name is not None:
+            policy = RECURRENT[rnn_name](env, policy, **args["rnn"])
+    except TypeError as error:
+        raise ConfigError(f"[policy]/[rnn]: {error}") from None
+    return policy
+
+
+def resolve_checkpoint(path, data_dir):
+    """'latest' is the newest .pt file directly in data_dir (a finished run's model)."""
+    if path != "latest":
+        return path
+    candidates = glob.glob(os.path.join(data_dir, "*.pt"))
+    if not candidates:
+        raise ConfigError(f"no checkpoint in {data_dir}/ to load as 'latest': train one with "
+                          "'puffer train puffer_flappy', or pass --load-model-path PATH")
+    return max(candidates, key=os.path.getmtime)
+
+
+def load_checkpoint(policy, path, args, device):
+    try:
+        load_weights(policy, resolve_checkpoint(path, args["train"]["data_dir"]), device)
+    except CheckpointError as error:
+        raise ConfigError(str(error)) from None
+
+
+class RunRecorder:
+    """PuffeRL's logger when no W&B or Neptune is asked for: keeps the learning curve, writes it
+    next to the model as <run_id>.csv, and remembers where the model went."""
+
+    COLUMNS = ["agent_steps", "uptime", "SPS", "environment/score", "environment/episode_length",
+               "environment/episode_return", "environment/perf"]
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.run_id = f"flappy_{int(100 * time.time())}"
+        self.rows = []
+        self.model_path = None
+
+    def log(self, logs, step):
+        if "environment/score" in logs:
+            self.rows.append([logs.get(column, "") for column in self.COLUMNS])
+
+    def close(self, model_path):
+        self.model_path = model_path
+        with open(os.path.join(self.data_dir, f"{self.run_id}.csv"), "w", newline="") as out:
+            writer = csv.writer(out)
+            writer.writerow(self.COLUMNS)
+            writer.writerows(self.rows)
+
+
+def require_logger_package(args):
+    for flag in ("wandb", "neptune"):
+        if args.get(flag) and importlib.util.find_spec(flag) is None:
+            raise ConfigError(f"--{flag} needs the {flag} package: uv pip install {flag}")
+
+
+def import_pufferl():
+    # pufferl's import makes torch warn that CUDA is absent on CPU machines: not news here.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    from pufferlib import pufferl
+
+    return pufferl
+
+
+def train(args):
+    """Train with PuffeRL; returns (model path, PuffeRL's logs)."""
+    require_logger_package(args)
+    pufferl = import_pufferl()
+    config = args["train"]
+    config["device"] = resolve_device(config["device"])
+    config["use_rnn"] = args["rnn_name"] is not None
+    torch.manual_seed(config["seed"])
+    vecenv = make_vecenv(args)
+    policy = make_policy(args, vecenv.driver_env).to(config["device"])
+    if args.get("load_model_path"):
+        load_checkpoint(policy, args["load_model_path"], args, config["device"])
+    os.makedirs(config["data_dir"], exist_ok=True)
+    recorder = RunRecorder(config["data_dir"])
+    with warnings.catch_warnings():
+        # PuffeRL builds a float32 autocast context even on CPU, where torch warns it is unused.
+        warnings.filterwarnings("ignore", message="In CPU autocast")
+        logs = pufferl.train(args["env_name"], args, vecenv, policy, logger=recorder)
+    model_path = recorder.model_path or resolve_checkpoint("latest", config["data_dir"])
+    return model_path, logs
+
+
+def sweep(args):
+    """PufferLib's sweep loop (pufferl.sweep) over our train: suggest, train, observe."""
+    if not args["wandb"] and not args["neptune"]:
+        raise ConfigError("puffer sweep records its runs in W&B or Neptune: install one (uv pip install wandb) "
+                          "and pass --wandb (or --neptune)")
+    require_logger_package(args)
+    pufferl = import_pufferl()
+    import numpy as np
+
+    sweep_config = dict(args["sweep"])
+    method = sweep_config.pop("method")
+    if not hasattr(pufferlib.sweep, method):
+        raise ConfigError(f"unknown sweep.method {method!r}; see pufferlib.sweep (Protein, ...)")
+    search = getattr(pufferlib.sweep, method)(sweep_config)
+    metric = f"environment/{sweep_config['metric']}"
+    for _ in range(args["max_runs"]):
+        run_args = {key: (dict(value) if isinstance(value, dict) else value) for key, value in args.items()}
+        search.suggest(run_args)
+        _, logs = train(run_args)
+        logs = [log for log in logs if metric in log]
+        points = sweep_config["downsample"]
+        scores = pufferl.downsample([log[metric] for log in logs], points)
+        costs = pufferl.downsample([log["uptime"] for log in logs], points)
+        steps = pufferl.downsample([log["agent_steps"] for log in logs], points)
+        for score, cost, step in zip(scores, costs, steps):
+            run_args["train"]["total_timesteps"] = int(step)
+            search.observe(run_args, float(np.nan_to_num(score)), cost)
+
+
+def autotune(args):
+    # pufferlib-core's autotune reaches for pufferlib.Suppress, which core keeps in a submodule.
+    if not hasattr(pufferlib, "Suppress"):
+        pufferlib.Suppress = pufferlib.pufferlib.Suppress
+    creator = functools.partial(Flappy, **env_kwargs(args))
+    pufferlib.vector.autotune(creator, batch_size=args["batch_size"], max_envs=args["max_envs"],
+                              time_per_test=args["time_per_test"])
