@@ -14,6 +14,7 @@ import os
 import time
 import warnings
 
+import numpy as np
 import torch
 
 import pufferlib
@@ -116,10 +117,20 @@ class RunRecorder:
             writer.writerows(self.rows)
 
 
+# Packages that PufferLib's loggers work with.
+WORKING_LOGGERS = {"wandb": "'wandb<0.28'", "neptune": "neptune"}
+
+
 def require_logger_package(args):
     for flag in ("wandb", "neptune"):
         if args.get(flag) and importlib.util.find_spec(flag) is None:
-            raise ConfigError(f"--{flag} needs the {flag} package: uv pip install {flag}")
+            raise ConfigError(f"--{flag} needs the {flag} package: uv pip install {WORKING_LOGGERS[flag]}")
+    if args.get("wandb"):
+        import wandb.util
+
+        if not hasattr(wandb.util, "generate_id"):
+            raise ConfigError(f"PufferLib's W&B logger calls wandb.util.generate_id, gone since wandb 0.28: "
+                              f"uv pip install {WORKING_LOGGERS['wandb']}")
 
 
 def import_pufferl():
@@ -155,11 +166,10 @@ def train(args):
 def sweep(args):
     """PufferLib's sweep loop (pufferl.sweep) over our train: suggest, train, observe."""
     if not args["wandb"] and not args["neptune"]:
-        raise ConfigError("puffer sweep records its runs in W&B or Neptune: install one (uv pip install wandb) "
-                          "and pass --wandb (or --neptune)")
+        raise ConfigError(f"puffer sweep records its runs in W&B or Neptune: install one "
+                          f"(uv pip install {WORKING_LOGGERS['wandb']}) and pass --wandb (or --neptune)")
     require_logger_package(args)
-    pufferl = import_pufferl()
-    import numpy as np
+    import pufferlib.sweep
 
     sweep_config = dict(args["sweep"])
     method = sweep_config.pop("method")
@@ -172,13 +182,14 @@ def sweep(args):
         search.suggest(run_args)
         _, logs = train(run_args)
         logs = [log for log in logs if metric in log]
-        points = sweep_config["downsample"]
-        scores = pufferl.downsample([log[metric] for log in logs], points)
-        costs = pufferl.downsample([log["uptime"] for log in logs], points)
-        steps = pufferl.downsample([log["agent_steps"] for log in logs], points)
-        for score, cost, step in zip(scores, costs, steps):
-            run_args["train"]["total_timesteps"] = int(step)
-            search.observe(run_args, float(np.nan_to_num(score)), cost)
+        if not logs:
+            continue
+        # Each run teaches the search several points of its curve: (score, cost) after so many steps.
+        points = min(sweep_config["downsample"], len(logs))
+        for chunk in np.array_split(np.arange(len(logs)), points):
+            run_args["train"]["total_timesteps"] = int(np.mean([logs[i]["agent_steps"] for i in chunk]))
+            score = float(np.nan_to_num(np.mean([logs[i][metric] for i in chunk])))
+            search.observe(run_args, score, float(np.mean([logs[i]["uptime"] for i in chunk])))
 
 
 def autotune(args):
