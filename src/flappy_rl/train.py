@@ -148,6 +148,9 @@ def train(args):
     config = args["train"]
     config["device"] = resolve_device(config["device"])
     config["use_rnn"] = args["rnn_name"] is not None
+    # Under torchrun, ranks must play different games and sample different actions, or every
+    # GPU computes the same batch.
+    config["seed"] += int(os.environ.get("RANK", 0))
     torch.manual_seed(config["seed"])
     vecenv = make_vecenv(args)
     policy = make_policy(args, vecenv.driver_env).to(config["device"])
