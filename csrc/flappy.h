@@ -22,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ------------------------------------------------------------------------------------------
  * World geometry: the original FlapPyBird's, fixed. X(name, value). Exported to Python as
@@ -207,21 +210,43 @@ static inline int flappy_next_pipe(const Flappy* env, const FlappyParams* p, dou
 #define FLAPPY_OBS_X_SCALE (1.0 / FLAPPY_WORLD_WIDTH)
 #define FLAPPY_OBS_GAP_SCALE (1.0 / FLAPPY_GROUND_Y)
 
-static inline float flappy_clip_unit(double v) { return (float)(v < -1.0 ? -1.0 : (v > 1.0 ? 1.0 : v)); }
+/* out[k] = (float)clip(values[k], -1, 1) for the 8 values. With SSE2 (every x86-64), two at a
+ * time with minpd / maxpd / cvtpd2ps, which give exactly the scalar results (no NaN arises);
+ * compilers otherwise turn the clip into branches. */
+static inline void flappy_clip_to_floats(const double* values, float* out) {
+#ifdef __SSE2__
+    const __m128d one = _mm_set1_pd(1.0), minus_one = _mm_set1_pd(-1.0);
+    __m128 floats[4];
+    for (int k = 0; k < 4; k++) {
+        __m128d pair = _mm_max_pd(_mm_min_pd(_mm_loadu_pd(values + 2 * k), one), minus_one);
+        floats[k] = _mm_cvtpd_ps(pair);
+    }
+    _mm_storeu_ps(out, _mm_movelh_ps(floats[0], floats[1]));
+    _mm_storeu_ps(out + 4, _mm_movelh_ps(floats[2], floats[3]));
+#else
+    for (int k = 0; k < FLAPPY_OBS_SIZE; k++) {
+        double v = values[k] < 1.0 ? values[k] : 1.0;
+        out[k] = (float)(v > -1.0 ? v : -1.0);
+    }
+#endif
+}
 
 static inline void flappy_write_obs(const Flappy* env, const FlappyParams* p, double speed_scale, float* obs) {
     double next_x;
     int next = flappy_next_pipe(env, p, &next_x);
-    double y = env->bird_y;
-    obs[0] = flappy_clip_unit((y + FLAPPY_BIRD_HEIGHT / 2) * FLAPPY_OBS_Y_SCALE - 1.0);
-    obs[1] = flappy_clip_unit(env->bird_vy * speed_scale);
-    for (int k = 0; k < 2; k++) {
-        double x = next_x + k * p->pipe_spacing;
-        double top = env->gap_top[(next + k) & (FLAPPY_NUM_PIPES - 1)];
-        obs[2 + 3 * k] = flappy_clip_unit((x - FLAPPY_BIRD_X) * FLAPPY_OBS_X_SCALE);
-        obs[3 + 3 * k] = flappy_clip_unit((top - y) * FLAPPY_OBS_GAP_SCALE);
-        obs[4 + 3 * k] = flappy_clip_unit((top + p->gap - (y + FLAPPY_BIRD_HEIGHT)) * FLAPPY_OBS_GAP_SCALE);
-    }
+    double y = env->bird_y, bottom = y + FLAPPY_BIRD_HEIGHT;
+    double top0 = env->gap_top[next], top1 = env->gap_top[(next + 1) & (FLAPPY_NUM_PIPES - 1)];
+    double values[FLAPPY_OBS_SIZE] = {
+        (y + FLAPPY_BIRD_HEIGHT / 2) * FLAPPY_OBS_Y_SCALE - 1.0,
+        env->bird_vy * speed_scale,
+        (next_x - FLAPPY_BIRD_X) * FLAPPY_OBS_X_SCALE,
+        (top0 - y) * FLAPPY_OBS_GAP_SCALE,
+        (top0 + p->gap - bottom) * FLAPPY_OBS_GAP_SCALE,
+        (next_x + p->pipe_spacing - FLAPPY_BIRD_X) * FLAPPY_OBS_X_SCALE,
+        (top1 - y) * FLAPPY_OBS_GAP_SCALE,
+        (top1 + p->gap - bottom) * FLAPPY_OBS_GAP_SCALE,
+    };
+    flappy_clip_to_floats(values, obs);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -244,16 +269,17 @@ static inline void flappy_write_obs(const Flappy* env, const FlappyParams* p, do
  */
 static inline float flappy_step(Flappy* env, const FlappyParams* p, double speed_scale, int flap, FlappyLog* log,
                                 float* obs, bool* terminal, bool* truncated) {
-    if (flap && env->bird_y > FLAPPY_FLAP_CEILING) {
-        env->bird_vy = -p->flap_speed;
-    } else {
-        double vy = env->bird_vy + p->gravity;
-        env->bird_vy = vy < p->max_fall_speed ? vy : p->max_fall_speed;
-    }
+    /* Written without branches where the outcome is a coin toss (the flap, the collision), so
+     * that random actions cost no mispredictions; comparisons are combined with & and |. */
+    double fall = env->bird_vy + p->gravity;
+    fall = fall < p->max_fall_speed ? fall : p->max_fall_speed;
+    int flapped = flap & (env->bird_y > FLAPPY_FLAP_CEILING);
+    const double new_speed[2] = {fall, -p->flap_speed}; /* an index, not a branch */
+    env->bird_vy = new_speed[flapped];
     env->bird_y += env->bird_vy;
 
     env->front_x -= p->pipe_speed;
-    if (env->front_x + FLAPPY_PIPE_WIDTH < 0.0) {
+    if (env->front_x + FLAPPY_PIPE_WIDTH < 0.0) { /* once every pipe_spacing / pipe_speed frames */
         env->front_x += p->pipe_spacing;
         env->gap_top[env->first] = flappy_draw_gap_top(env, p);
         env->first = (env->first + 1) & (FLAPPY_NUM_PIPES - 1);
@@ -261,23 +287,23 @@ static inline float flappy_step(Flappy* env, const FlappyParams* p, double speed
 
     double next_x;
     int next = flappy_next_pipe(env, p, &next_x);
-    int passed = next_x <= FLAPPY_SCORE_X && next_x + p->pipe_speed > FLAPPY_SCORE_X;
+    int passed = (next_x <= FLAPPY_SCORE_X) & (next_x + p->pipe_speed > FLAPPY_SCORE_X);
 
     double y = env->bird_y;
     double top = env->gap_top[next];
-    bool in_column = next_x < FLAPPY_BIRD_RIGHT;
-    bool hit_pipe = in_column && (y < top || y + FLAPPY_BIRD_HEIGHT > top + p->gap);
-    bool crashed = hit_pipe || y >= FLAPPY_GROUND_TOUCH_Y;
+    int in_column = next_x < FLAPPY_BIRD_RIGHT;
+    int outside_gap = (y < top) | (y + FLAPPY_BIRD_HEIGHT > top + p->gap);
+    int crashed = (in_column & outside_gap) | (y >= FLAPPY_GROUND_TOUCH_Y);
 
     double reward = passed * p->reward_pipe + (crashed ? p->reward_crash : p->reward_alive);
     env->tick += 1;
     env->score += passed;
     env->episode_return += (float)reward;
-    bool out_of_time = !crashed && env->tick >= p->max_steps;
+    int out_of_time = !crashed & (env->tick >= p->max_steps);
     *terminal = crashed;
     *truncated = out_of_time;
 
-    if (crashed || out_of_time) {
+    if (crashed | out_of_time) { /* about once a hundred frames under random play */
         double score = env->score;
         log->score += score;
         log->episode_return += env->episode_return;
@@ -375,12 +401,20 @@ static inline int flappy_vec_find_bad_action(const FlappyVec* vec) {
 
 /* Step every env once. The actions must be valid (flappy_vec_find_bad_action). */
 static inline void flappy_vec_step(FlappyVec* vec) {
-    const FlappyParams* p = &vec->params;
+    /* Local copies: stores to the envs' doubles could otherwise alias the parameters and force
+     * the compiler to reload them for every env. */
+    const FlappyParams params = vec->params;
+    const double speed_scale = vec->speed_scale;
+    FlappyLog log = vec->log;
+    Flappy* envs = vec->envs;
+    const int32_t* actions = vec->actions;
+    float *observations = vec->observations, *rewards = vec->rewards;
+    bool *terminals = vec->terminals, *truncations = vec->truncations;
     for (int i = 0; i < vec->num_envs; i++) {
-        vec->rewards[i] = flappy_step(&vec->envs[i], p, vec->speed_scale, vec->actions[i], &vec->log,
-                                      vec->observations + (size_t)i * FLAPPY_OBS_SIZE, &vec->terminals[i],
-                                      &vec->truncations[i]);
+        rewards[i] = flappy_step(&envs[i], &params, speed_scale, actions[i], &log,
+                                 observations + (size_t)i * FLAPPY_OBS_SIZE, &terminals[i], &truncations[i]);
     }
+    vec->log = log;
 }
 
 /* Means over the episodes finished since the last call, then clear. *n is their number; with
