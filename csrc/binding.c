@@ -231,7 +231,8 @@ static PyObject* raise_bad_action(long long value, int env_index) {
 }
 
 /* Copy actions given as an integer array of shape (num_envs,) into the action buffer, after
- * checking every value, so that a bad one leaves the buffer as it was. */
+ * checking every value, so that a bad one leaves the buffer as it was. load_actions returns 1
+ * when it copied (and so checked) them, 0 when they are the action buffer itself, -1 on error. */
 #define LOAD_ACTIONS_OF(typenum, ctype)                                                         \
     case typenum:                                                                               \
         for (npy_intp i = 0; i < n; i++) {                                                      \
@@ -269,8 +270,24 @@ static int copy_checked_actions(PyArrayObject* arr, int32_t* dst, npy_intp n) {
 
 static int load_actions(VecEnv* handle, PyObject* obj) {
     FlappyVec* vec = &handle->vec;
-    if (PyArray_Check(obj) && PyArray_DATA((PyArrayObject*)obj) == (void*)vec->actions)
-        return 0; /* the action buffer itself */
+    if (PyArray_Check(obj)) {
+        PyArrayObject* arr = (PyArrayObject*)obj;
+        if (PyArray_DATA(arr) == (void*)vec->actions) return 0; /* the action buffer itself */
+        /* The common case, PufferLib's own int32 actions: check all, then one copy. */
+        if (PyArray_TYPE(arr) == NPY_INT32 && PyArray_NDIM(arr) == 1 && PyArray_DIM(arr, 0) == vec->num_envs &&
+            PyArray_IS_C_CONTIGUOUS(arr) && PyArray_ISALIGNED(arr) && PyArray_ISNOTSWAPPED(arr)) {
+            const int32_t* src = PyArray_DATA(arr);
+            uint32_t any_bad = 0;
+            for (int i = 0; i < vec->num_envs; i++) any_bad |= (uint32_t)src[i] > 1u;
+            if (any_bad) {
+                for (int i = 0; i < vec->num_envs; i++)
+                    if ((uint32_t)src[i] > 1u) raise_bad_action(src[i], i);
+                return -1;
+            }
+            memcpy((int32_t*)vec->actions, src, (size_t)vec->num_envs * sizeof(int32_t));
+            return 1;
+        }
+    }
     PyArrayObject* arr = (PyArrayObject*)PyArray_FROM_OF(obj, NPY_ARRAY_ALIGNED | NPY_ARRAY_NOTSWAPPED);
     if (arr == NULL) return -1;
     int status = -1;
@@ -279,21 +296,40 @@ static int load_actions(VecEnv* handle, PyObject* obj) {
         PyErr_Format(PyExc_ValueError, "actions must have shape (%d,), got %R", vec->num_envs, shape);
         Py_XDECREF(shape);
     } else {
-        status = copy_checked_actions(arr, (int32_t*)vec->actions, vec->num_envs);
+        status = copy_checked_actions(arr, (int32_t*)vec->actions, vec->num_envs) == 0 ? 1 : -1;
     }
     Py_DECREF(arr);
     return status;
 }
 
-static PyObject* vec_step(PyObject* self, PyObject* args) {
-    PyObject *handle_obj, *actions = Py_None;
-    if (!PyArg_ParseTuple(args, "O|O:vec_step", &handle_obj, &actions)) return NULL;
-    VecEnv* handle = open_handle(handle_obj);
+/* (handle, actions=None), the arguments of vec_step and vec_noop. */
+static VecEnv* step_arguments(const char* name, PyObject* const* args, Py_ssize_t nargs, PyObject** actions) {
+    if (nargs < 1 || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "%s(handle, actions=None) takes 1 or 2 arguments (%zd given)", name, nargs);
+        return NULL;
+    }
+    *actions = nargs == 2 ? args[1] : Py_None;
+    return open_handle(args[0]);
+}
+
+static PyObject* vec_step(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* actions;
+    VecEnv* handle = step_arguments("vec_step", args, nargs, &actions);
     if (handle == NULL) return NULL;
-    if (actions != Py_None && load_actions(handle, actions) != 0) return NULL;
-    int bad = flappy_vec_find_bad_action(&handle->vec);
-    if (bad >= 0) return raise_bad_action(handle->vec.actions[bad], bad);
+    int checked = 0; /* actions copied in are checked on the way */
+    if (actions != Py_None && (checked = load_actions(handle, actions)) < 0) return NULL;
+    if (!checked) {
+        int bad = flappy_vec_find_bad_action(&handle->vec);
+        if (bad >= 0) return raise_bad_action(handle->vec.actions[bad], bad);
+    }
     flappy_vec_step(&handle->vec);
+    Py_RETURN_NONE;
+}
+
+/* Everything vec_step does before stepping: the fixed cost of a call, for puffer bench. */
+static PyObject* vec_noop(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
+    PyObject* actions;
+    if (step_arguments("vec_noop", args, nargs, &actions) == NULL) return NULL;
     Py_RETURN_NONE;
 }
 
@@ -402,8 +438,10 @@ static PyMethodDef methods[] = {
      "vec_init(observations, actions, rewards, terminals, truncations, num_envs, seed, **params) -> handle"},
     {"vec_reset", vec_reset, METH_VARARGS,
      "vec_reset(handle, seed=None): new episodes; an int seed reseeds env i with (seed, i)"},
-    {"vec_step", vec_step, METH_VARARGS,
+    {"vec_step", (PyCFunction)(void (*)(void))vec_step, METH_FASTCALL,
      "vec_step(handle, actions=None): step every env; actions, if given, are copied into the buffer first"},
+    {"vec_noop", (PyCFunction)(void (*)(void))vec_noop, METH_FASTCALL,
+     "vec_noop(handle, actions=None): check the arguments as vec_step does, and return; measures a call's cost"},
     {"vec_log", vec_log, METH_O, "vec_log(handle) -> dict of means over episodes finished since the last call"},
     {"vec_close", vec_close, METH_O, "vec_close(handle): free the envs; the handle can't be used again"},
     {"env_get", env_get, METH_VARARGS, "env_get(handle, i) -> dict: the state of env i"},
@@ -416,6 +454,12 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "binding", "C core of flappy_rl (see csrc/flappy.h).", -1,
                                     methods};
+
+#ifdef __clang__
+#define COMPILER "clang " __clang_version__
+#else
+#define COMPILER "gcc " __VERSION__
+#endif
 
 PyMODINIT_FUNC PyInit_binding(void) {
     import_array();
@@ -431,6 +475,7 @@ PyMODINIT_FUNC PyInit_binding(void) {
     if (PyModule_AddIntConstant(m, "OBS_SIZE", FLAPPY_OBS_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "NUM_PIPES", FLAPPY_NUM_PIPES) < 0 ||
         PyModule_AddIntConstant(m, "PERF_SCORE", FLAPPY_PERF_SCORE) < 0 ||
+        PyModule_AddStringConstant(m, "COMPILER", COMPILER) < 0 ||
         PyModule_AddObjectRef(m, "VecEnv", (PyObject*)&VecEnvType) < 0) {
         Py_DECREF(m);
         return NULL;

@@ -29,7 +29,11 @@ def run(args):
         from flappy_rl.train import autotune
 
         autotune(args)
-    elif mode in ("bench", "play"):
+    elif mode == "bench":
+        from flappy_rl.bench import bench
+
+        bench(args)
+    elif mode == "play":
         raise ConfigError(f"puffer {mode} is not available yet in this version")
 
 

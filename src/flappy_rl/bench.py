@@ -1,0 +1,310 @@
+"""`puffer bench puffer_flappy`: steps per second, measured side by side in one run.
+
+Every figure is the median of several timed windows after a warm-up, stepping with a cached
+array of random actions (one flap in ten). Single-core figures run pinned to one core.
+
+    puffer bench puffer_flappy [--seconds S] [--json PATH] [--compare]
+    python -m flappy_rl.bench bench.json README.md   # rewrite README's performance section
+"""
+
+import contextlib
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import pufferlib
+import pufferlib.vector
+
+from flappy_rl import Flappy, binding, make_gymnasium_env
+
+SIZES = (1, 64, 1024, 4096)
+WINDOWS = 3
+ACTION_ROWS = 64
+CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
+
+
+def random_actions(num_envs, seed=0):
+    """ACTION_ROWS rows of actions, one flap in ten, as separate arrays so indexing is free."""
+    table = (np.random.default_rng(seed).random((ACTION_ROWS, num_envs)) < 0.1).astype(np.int32)
+    return list(table)
+
+
+def measure(step, agents_per_call, seconds):
+    """Median steps per second of `step()` over WINDOWS windows of `seconds`, after a warm-up
+    that also sizes the batches of calls between clock reads (about a millisecond each)."""
+    batch, rates = 1, []
+    for window in range(-1, WINDOWS):
+        duration = seconds / 2 if window < 0 else seconds
+        calls, start = 0, time.perf_counter()
+        while True:
+            batch_start = time.perf_counter()
+            for _ in range(batch):
+                step()
+            calls += batch
+            end = time.perf_counter()
+            if window < 0 and end - batch_start < 0.001:
+                batch *= 2
+            if end - start >= duration:
+                break
+        if window >= 0:
+            rates.append(calls * agents_per_call / (end - start))
+    return {"median": statistics.median(rates), "windows": rates}
+
+
+@contextlib.contextmanager
+def one_core():
+    """Run pinned to one core (the last this process may use), then restore the affinity."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    try:
+        yield max(allowed)
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+def raw_binding(num_envs, seconds, call="vec_step"):
+    buffers = [np.zeros((num_envs, binding.OBS_SIZE), np.float32), np.zeros(num_envs, np.int32),
+               np.zeros(num_envs, np.float32), np.zeros(num_envs, bool), np.zeros(num_envs, bool)]
+    handle = binding.vec_init(*buffers, num_envs, 0)
+    function, rows = getattr(binding, call), random_actions(num_envs)
+    counter = iter(range(1 << 62))
+
+    def step():
+        function(handle, rows[next(counter) & (ACTION_ROWS - 1)])
+
+    result = measure(step, num_envs, seconds)
+    binding.vec_close(handle)
+    return result
+
+
+def wrapper(num_envs, seconds):
+    env, rows = Flappy(num_envs=num_envs), random_actions(num_envs)
+    counter = iter(range(1 << 62))
+    result = measure(lambda: env.step(rows[next(counter) & (ACTION_ROWS - 1)]), num_envs, seconds)
+    env.close()
+    return result
+
+
+def pure_c(num_envs, seconds, build_dir):
+    """The C benchmark program (csrc/bench.c), compiled as setup.py compiles the extension."""
+    exe = Path(build_dir) / "flappy_bench"
+    if not exe.exists():
+        subprocess.run(["gcc", "-O3", "-ffp-contract=off", f"-I{CSRC}", str(CSRC / "bench.c"), "-o", str(exe), "-lm"],
+                       check=True)
+    out = subprocess.run([str(exe), str(num_envs), str(seconds), str(WINDOWS)], check=True, capture_output=True,
+                         text=True)
+    return json.loads(out.stdout)
+
+
+def multiprocessing(seconds, envs_per_worker=1024):
+    workers = len(os.sched_getaffinity(0))
+    vecenv = pufferlib.vector.make(Flappy, backend="Multiprocessing", num_envs=workers, num_workers=workers,
+                                   batch_size=workers, env_kwargs=dict(num_envs=envs_per_worker))
+    vecenv.async_reset(0)
+    rows = random_actions(vecenv.num_agents)
+    counter = iter(range(1 << 62))
+
+    def step():
+        vecenv.recv()
+        vecenv.send(rows[next(counter) & (ACTION_ROWS - 1)])
+
+    result = measure(step, vecenv.num_agents, seconds)
+    vecenv.close()
+    return {**result, "workers": workers, "envs_per_worker": envs_per_worker}
+
+
+def gymnasium_loop(env, seconds):
+    """One Gymnasium-style env, reset whenever an episode ends."""
+    env.reset(seed=0)
+    actions = random_actions(1 << 16, seed=1)[0].tolist()
+    counter = iter(range(1 << 62))
+
+    def step():
+        _, _, terminated, truncated, _ = env.step(actions[next(counter) & 0xFFFF])
+        if terminated or truncated:
+            env.reset()
+
+    return measure(step, 1, seconds)
+
+
+def puffer_twin(seconds):
+    """The pure-Python twin behind PufferLib's emulation layer, as vector.make would run it."""
+    env = make_gymnasium_env()
+    result = gymnasium_loop(env, seconds)
+    env.close()
+    return result
+
+
+def flappy_bird_gymnasium(seconds, use_lidar):
+    import flappy_bird_gymnasium  # noqa: F401 (registers FlappyBird-v0)
+    import gymnasium
+
+    return gymnasium_loop(gymnasium.make("FlappyBird-v0", use_lidar=use_lidar, render_mode=None).unwrapped, seconds)
+
+
+def cpu_model():
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def version(package):
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def machine():
+    return {
+        "cpu": cpu_model(),
+        "cores": len(os.sched_getaffinity(0)),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "compiler": binding.COMPILER,
+        "versions": {name: version(name) for name in ("flappy-rl", "pufferlib-core", "numpy", "gymnasium",
+                                                      "flappy-bird-gymnasium")},
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def run(seconds=1.0, compare=False, log=print):
+    """Every measurement of the benchmark, as a JSON-ready dict."""
+    results = {"machine": machine(), "seconds_per_window": seconds, "windows": WINDOWS}
+    with one_core() as core, tempfile.TemporaryDirectory() as build_dir:
+        results["machine"]["pinned_core"] = core
+        log(f"pinned to core {core}")
+        results["noop_call"] = raw_binding(1, seconds, call="vec_noop")
+        for name, function in (("raw", raw_binding), ("wrapper", wrapper)):
+            results[name] = {n: function(n, seconds) for n in SIZES}
+            log(f"{name}: " + ", ".join(f"{n}: {r['median'] / 1e6:.2f}M" for n, r in results[name].items()))
+        if shutil.which("gcc") and (CSRC / "bench.c").exists():  # a source checkout
+            results["pure_c"] = {n: pure_c(n, seconds, build_dir) for n in SIZES}
+        results["twin"] = puffer_twin(seconds)
+        if compare:
+            results["flappy_bird_gymnasium"] = {"features": flappy_bird_gymnasium(seconds, use_lidar=False),
+                                                "lidar": flappy_bird_gymnasium(seconds, use_lidar=True)}
+    results["multiprocessing"] = multiprocessing(seconds)
+    results["ratios"] = ratios(results)
+    return results
+
+
+def ratios(results):
+    raw, wrap = results["raw"], results["wrapper"]
+    out = {
+        # seconds per call of vec_step with one env, over seconds per call of vec_noop
+        "raw_1_env_call_cost_over_noop": results["noop_call"]["median"] / raw[1]["median"],
+        "wrapper_overhead": {n: raw[n]["median"] / wrap[n]["median"] for n in raw},
+    }
+    if "pure_c" in results:
+        out["binding_over_pure_c"] = {n: raw[n]["median"] / results["pure_c"][n]["median"] for n in raw}
+    if "flappy_bird_gymnasium" in results:
+        fbg = results["flappy_bird_gymnasium"]
+        out["raw_4096_over_flappy_bird_gymnasium"] = {kind: raw[4096]["median"] / r["median"] for kind, r in fbg.items()}
+        out["wrapper_1_over_flappy_bird_gymnasium"] = {kind: wrap[1]["median"] / r["median"] for kind, r in fbg.items()}
+    return out
+
+
+def millions(rate):
+    return f"{rate / 1e6:,.2f} M" if rate >= 1e5 else f"{rate / 1e3:,.1f} k"
+
+
+def table(results):
+    """The figures as a markdown table, and the ratios under it."""
+    raw, wrap, pure = results["raw"], results["wrapper"], results.get("pure_c", {})
+    r = results["ratios"]
+    lines = ["| measurement | envs | steps/s (median) | ratio |", "|---|---:|---:|---|"]
+    for n in raw:
+        if pure:
+            lines.append(f"| pure C program (csrc/bench.c), 1 core | {n} | {millions(pure[n]['median'])} | |")
+        lines.append(f"| binding `vec_step`, 1 core | {n} | {millions(raw[n]['median'])} | "
+                     + (f"{r['binding_over_pure_c'][n]:.2f} of pure C |" if pure else "|"))
+        lines.append(f"| `Flappy.step` (Python wrapper), 1 core | {n} | {millions(wrap[n]['median'])} | "
+                     f"raw / wrapper = {r['wrapper_overhead'][n]:.3f} |")
+    mp = results["multiprocessing"]
+    lines.append(f"| `vector.make` Multiprocessing, {mp['workers']} workers x {mp['envs_per_worker']} | "
+                 f"{mp['workers'] * mp['envs_per_worker']} | {millions(mp['median'])} | |")
+    lines.append(f"| pure-Python twin via `GymnasiumPufferEnv`, 1 core | 1 | {millions(results['twin']['median'])} | |")
+    for kind, fbg in results.get("flappy_bird_gymnasium", {}).items():
+        lines.append(f"| flappy-bird-gymnasium, {kind}, 1 core | 1 | {millions(fbg['median'])} | ours at 4096 envs: "
+                     f"{r['raw_4096_over_flappy_bird_gymnasium'][kind]:,.0f}x; at 1 env: "
+                     f"{r['wrapper_1_over_flappy_bird_gymnasium'][kind]:,.0f}x |")
+    noop_ns = 1e9 / results["noop_call"]["median"]
+    lines.append("")
+    lines.append(f"An empty binding call (`vec_noop`) costs {noop_ns:.0f} ns; `vec_step` with one env costs "
+                 f"{r['raw_1_env_call_cost_over_noop']:.2f}x that.")
+    return "\n".join(lines)
+
+
+def describe_machine(results):
+    m = results["machine"]
+    return (f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['compiler']}, {m['date']}; "
+            f"{results['windows']} windows of {results['seconds_per_window']} s each")
+
+
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def update_readme(results, readme):
+    """Replace the text between the bench markers in `readme` with this run's table."""
+    text = Path(readme).read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_START} ... {README_END} section")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    section = f"{README_START}\nMeasured on {describe_machine(results)}.\n\n{table(results)}\n{README_END}"
+    Path(readme).write_text(head + section + tail)
+
+
+def bench(args):
+    """puffer bench: run, print the table, write the JSON if asked."""
+    if args["seconds"] <= 0:
+        from flappy_rl.config import ConfigError
+
+        raise ConfigError(f"--seconds must be positive, got {args['seconds']}")
+    if args["compare"] and version("flappy-bird-gymnasium") is None:
+        from flappy_rl.config import ConfigError
+
+        raise ConfigError("--compare needs the flappy-bird-gymnasium package: uv run --group bench puffer bench "
+                          "puffer_flappy --compare")
+    results = run(args["seconds"], args["compare"])
+    print(f"\n{describe_machine(results)}\n")
+    print(table(results))
+    if args["json"]:
+        Path(args["json"]).write_text(json.dumps(results, indent=2))
+        print(f"\nwrote {args['json']}")
+    return results
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m flappy_rl.bench BENCH_JSON README", file=sys.stderr)
+        return 2
+    results = json.loads(Path(argv[0]).read_text())
+    # JSON turns the int keys of the per-size tables into strings
+    for key in ("raw", "wrapper", "pure_c"):
+        if key in results:
+            results[key] = {int(n): r for n, r in results[key].items()}
+    for key in ("wrapper_overhead", "binding_over_pure_c"):
+        if key in results["ratios"]:
+            results["ratios"][key] = {int(n): r for n, r in results["ratios"][key].items()}
+    update_readme(results, argv[1])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
