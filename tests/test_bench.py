@@ -25,8 +25,11 @@ def test_bench_command_writes_every_figure(tmp_path):
         assert list(results[section]) == ["1", "64", "1024", "4096"], section
         for figure in results[section].values():
             assert len(figure["windows"]) == bench.WINDOWS and figure["median"] > 0
-    for key in ("noop_call", "twin", "multiprocessing"):
+    for key in ("noop_call", "twin"):
         assert results[key]["median"] > 0
+    cores = results["machine"]["cores"]
+    assert [mp["workers"] for mp in results["multiprocessing"]] == sorted({cores, max(1, cores - 1)})
+    assert all(mp["median"] > 0 for mp in results["multiprocessing"])
     assert set(results["ratios"]) == {"raw_1_env_call_cost_over_noop", "wrapper_overhead", "binding_over_pure_c"}
     assert "| binding `vec_step`, 1 core | 4096 |" in out.stdout and "An empty binding call (`vec_noop`)" in out.stdout
 
