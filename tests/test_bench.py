@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from flappy_rl import bench
-from flappy_rl.config import ConfigError
+from flappy_rl.errors import ConfigError
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from flappy_rl import binding, cli
-from flappy_rl.config import ConfigError, flatten, load_config, parse_args
+from flappy_rl.config import flatten, load_config, parse_args
+from flappy_rl.errors import ConfigError
 from flappy_rl.policy import Policy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

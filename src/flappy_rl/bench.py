@@ -27,6 +27,7 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding, make_gymnasium_env
+from flappy_rl.errors import ConfigError
 
 SIZES = (1, 64, 1024, 4096)
 WINDOWS = 3
@@ -276,12 +277,8 @@ def update_readme(results, readme):
 def bench(args):
     """puffer bench: run, print the table, write the JSON if asked."""
     if args["seconds"] <= 0:
-        from flappy_rl.config import ConfigError
-
         raise ConfigError(f"--seconds must be positive, got {args['seconds']}")
     if args["compare"] and version("flappy-bird-gymnasium") is None:
-        from flappy_rl.config import ConfigError
-
         raise ConfigError("--compare needs the flappy-bird-gymnasium package: uv run --group bench puffer bench "
                           "puffer_flappy --compare")
     results = run(args["seconds"], args["compare"])

@@ -7,7 +7,8 @@
 
 import sys
 
-from flappy_rl.config import MODES, ConfigError, env_names, parse_args, usage
+from flappy_rl.config import MODES, env_names, parse_args, usage
+from flappy_rl.errors import ConfigError, TrainingError
 
 
 def run(args):
@@ -15,7 +16,11 @@ def run(args):
     if mode == "train":
         from flappy_rl.train import train
 
-        model_path, _ = train(args)
+        try:
+            model_path, _ = train(args)
+        except KeyboardInterrupt as interrupt:
+            print(f"\ninterrupted: the policy so far is saved to {interrupt.args[0]}", file=sys.stderr)
+            return 130
         print(f"model saved to {model_path}")
     elif mode == "eval":
         from flappy_rl.evaluate import evaluate
@@ -46,11 +51,13 @@ def main(argv=None):
         if len(argv) < 2 or argv[1].startswith("-"):
             raise ConfigError(f"usage: puffer MODE ENV [--section.key VALUE ...]; modes: {', '.join(MODES)}; "
                               f"envs: {', '.join(env_names())}")
-        run(parse_args(argv[0], argv[1], argv[2:]))
+        return run(parse_args(argv[0], argv[1], argv[2:])) or 0
     except ConfigError as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2
-    return 0
+    except TrainingError as error:
+        print(f"puffer: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

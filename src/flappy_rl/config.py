@@ -13,6 +13,7 @@ import difflib
 import importlib.resources
 
 from flappy_rl import binding
+from flappy_rl.errors import ConfigError
 
 MODES = {
     "train": "train a policy with PuffeRL; checkpoints and the final model go to experiments/",
@@ -22,10 +23,6 @@ MODES = {
     "bench": "measure steps per second, side by side with other Flappy envs",
     "play": "play the game yourself",
 }
-
-
-class ConfigError(Exception):
-    """A mistake in the command line or the config: reported as one line, exit status 2."""
 
 
 def config_files():

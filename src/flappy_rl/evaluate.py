@@ -10,7 +10,7 @@ import pufferlib.pytorch
 import pufferlib.vector
 
 from flappy_rl import Flappy
-from flappy_rl.config import ConfigError
+from flappy_rl.errors import ConfigError
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
 
 RENDER_MODES = {"None": None, "human": "human", "rgb_array": "rgb_array"}

@@ -5,12 +5,16 @@ they would: the vector env, the policy and the run's logger. Training itself is
 `pufferlib.pufferl.train`, so its multi-GPU path (torchrun) is PufferLib's.
 """
 
+import _thread
+import contextlib
 import csv
 import functools
 import glob
 import importlib.util
 import logging
 import os
+import signal
+import threading
 import time
 import warnings
 
@@ -21,7 +25,7 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
-from flappy_rl.config import ConfigError
+from flappy_rl.errors import ConfigError, TrainingError
 from flappy_rl.policy import POLICIES, RECURRENT, CheckpointError, load_weights
 
 
@@ -41,6 +45,17 @@ def env_kwargs(args, num_envs=None, **extra):
     return dict(num_envs=num_envs or args["vec"]["envs_per_copy"], **args["env"], **extra)
 
 
+@contextlib.contextmanager
+def workers_ignore_ctrl_c():
+    """Processes forked in this block ignore SIGINT: Ctrl-C is the trainer's to handle, and it
+    closes the workers itself."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def make_vecenv(args):
     vec = {k: v for k, v in args["vec"].items() if k != "envs_per_copy"}
     backend, copies = vec.pop("backend"), vec.pop("num_envs")
@@ -53,7 +68,8 @@ def make_vecenv(args):
     try:
         if backend == "PufferEnv":
             return pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=kwargs)
-        return pufferlib.vector.make(Flappy, backend=backend, num_envs=copies, env_kwargs=kwargs, **vec)
+        with workers_ignore_ctrl_c():
+            return pufferlib.vector.make(Flappy, backend=backend, num_envs=copies, env_kwargs=kwargs, **vec)
     except pufferlib.APIUsageError as error:
         raise ConfigError(f"[vec] {' '.join(str(error).split())}") from None
 
@@ -121,6 +137,45 @@ class RunRecorder:
 WORKING_LOGGERS = {"wandb": "'wandb<0.28'", "neptune": "neptune"}
 
 
+class WorkerWatchdog(threading.Thread):
+    """Interrupts training when a Multiprocessing worker dies: PufferLib's main loop would
+    otherwise wait for it for ever."""
+
+    def __init__(self, vecenv, interval=0.25):
+        super().__init__(daemon=True, name="flappy-worker-watchdog")
+        self.processes = list(getattr(vecenv, "processes", []))
+        self.interval = interval
+        self.dead = None
+        self.finished = threading.Event()
+
+    def run(self):
+        while not self.finished.wait(self.interval):
+            for process in self.processes:
+                if process.exitcode is not None:
+                    self.dead = process
+                    _thread.interrupt_main()  # raises KeyboardInterrupt in the training loop
+                    return
+
+    def describe(self):
+        code = self.dead.exitcode
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        return f"a Multiprocessing worker (pid {self.dead.pid}) {how}"
+
+
+def save_atomically(policy, path):
+    torch.save(policy.state_dict(), path + ".tmp")
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def stop_puffer_threads(pufferl):
+    """PuffeRL's resource monitor is a non-daemon thread that close() stops; after an
+    interruption nobody calls close(), and the process would never exit."""
+    for thread in threading.enumerate():
+        if isinstance(thread, pufferl.Utilization):
+            thread.stop()
+
+
 def require_logger_package(args):
     for flag in ("wandb", "neptune"):
         if args.get(flag) and importlib.util.find_spec(flag) is None:
@@ -158,10 +213,26 @@ def train(args):
         load_checkpoint(policy, args["load_model_path"], args, config["device"])
     os.makedirs(config["data_dir"], exist_ok=True)
     recorder = RunRecorder(config["data_dir"])
-    with warnings.catch_warnings():
-        # PuffeRL builds a float32 autocast context even on CPU, where torch warns it is unused.
-        warnings.filterwarnings("ignore", message="In CPU autocast")
-        logs = pufferl.train(args["env_name"], args, vecenv, policy, logger=recorder)
+    watchdog = WorkerWatchdog(vecenv)
+    watchdog.start()
+    # pufferl's import made Ctrl-C call os._exit(0): nothing saved, and a status that says success.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with warnings.catch_warnings():
+            # PuffeRL builds a float32 autocast context even on CPU, where torch warns it is unused.
+            warnings.filterwarnings("ignore", message="In CPU autocast")
+            logs = pufferl.train(args["env_name"], args, vecenv, policy, logger=recorder)
+    except KeyboardInterrupt:
+        stop_puffer_threads(pufferl)
+        path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
+        recorder.close(path)
+        with contextlib.suppress(Exception):
+            vecenv.close()
+        if watchdog.dead is not None:
+            raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to {path}") from None
+        raise KeyboardInterrupt(path) from None
+    finally:
+        watchdog.finished.set()
     model_path = recorder.model_path or resolve_checkpoint("latest", config["data_dir"])
     return model_path, logs
 

@@ -1,0 +1,9 @@
+"""The two kinds of error the `puffer` command reports as one line instead of a traceback."""
+
+
+class ConfigError(Exception):
+    """A mistake in the command line or the config: exit status 2."""
+
+
+class TrainingError(Exception):
+    """Training stopped by a fault, not by a mistake in the command: exit status 1."""
