@@ -36,7 +36,8 @@
     X(BIRD_EYE, 40, 30, 30)                                                         \
     X(BIRD_BEAK, 220, 80, 40)                                                       \
     X(SCORE, 255, 255, 255)                                                         \
-    X(OVERLAY, 230, 30, 60) /* the raylib view's lines to what the agent observes */
+    X(OVERLAY, 230, 30, 60) /* the raylib view's lines to what the agent observes */     \
+    X(TEXT, 60, 40, 20)     /* the raylib view's messages, written on the ground */
 
 #define FLAPPY_LUMA(r, g, b) (((r) * 77 + (g) * 150 + (b) * 29 + 128) >> 8)
 
