@@ -1,5 +1,5 @@
-/* binding.c: CPython glue for flappy.h. No game logic here: argument checks, the handle type,
- * and conversion of C structs to Python objects. Keyword parsing and params() are generated
+/* binding.c: CPython glue for flappy.h and render.h. No game logic or drawing here: argument
+ * checks, the handle type, and conversion between C structs and Python objects. Keyword parsing and params() are generated
  * from FLAPPY_PARAMS, so Python can only pass what the C code defines. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -7,7 +7,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
-#include "flappy.h"
+#include "render.h"
 
 /* ---- the handle: owns the C envs and a reference to each buffer they write into ---- */
 
@@ -133,23 +133,36 @@ static int parse_params(PyObject* kwargs, FlappyParams* params) {
     return 0;
 }
 
-/* A buffer the envs write into: a numpy array of exactly this dtype and shape, C-contiguous,
- * aligned, native byte order and writeable. cols == 0 means one-dimensional. */
-static int check_buffer(PyObject* obj, const char* name, int typenum, npy_intp rows, npy_intp cols) {
+static int check_array_dtype(PyObject* obj, const char* name, int typenum) {
     if (!PyArray_Check(obj)) {
         PyErr_Format(PyExc_TypeError, "%s must be a numpy array, got %s", name, Py_TYPE(obj)->tp_name);
         return -1;
     }
-    PyArrayObject* arr = (PyArrayObject*)obj;
     PyArray_Descr* want = PyArray_DescrFromType(typenum);
-    int same_dtype = PyArray_EquivTypes(PyArray_DESCR(arr), want);
+    int same_dtype = PyArray_EquivTypes(PyArray_DESCR((PyArrayObject*)obj), want);
     if (!same_dtype) {
         PyErr_Format(PyExc_TypeError, "%s must have dtype %S, got %S", name, (PyObject*)want,
-                     (PyObject*)PyArray_DESCR(arr));
+                     (PyObject*)PyArray_DESCR((PyArrayObject*)obj));
         Py_DECREF(want);
         return -1;
     }
     Py_DECREF(want);
+    return 0;
+}
+
+static int check_array_writable(PyArrayObject* arr, const char* name) {
+    if (!PyArray_IS_C_CONTIGUOUS(arr) || !PyArray_ISBEHAVED(arr)) {
+        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous, aligned and writeable", name);
+        return -1;
+    }
+    return 0;
+}
+
+/* A buffer the envs write into: a numpy array of exactly this dtype and shape, C-contiguous,
+ * aligned, native byte order and writeable. cols == 0 means one-dimensional. */
+static int check_buffer(PyObject* obj, const char* name, int typenum, npy_intp rows, npy_intp cols) {
+    if (check_array_dtype(obj, name, typenum) != 0) return -1;
+    PyArrayObject* arr = (PyArrayObject*)obj;
     int ndim = cols ? 2 : 1;
     if (PyArray_NDIM(arr) != ndim || PyArray_DIM(arr, 0) != rows || (cols && PyArray_DIM(arr, 1) != cols)) {
         PyObject* shape = PyObject_GetAttrString(obj, "shape");
@@ -161,10 +174,33 @@ static int check_buffer(PyObject* obj, const char* name, int typenum, npy_intp r
         Py_XDECREF(shape);
         return -1;
     }
-    if (!PyArray_IS_C_CONTIGUOUS(arr) || !PyArray_ISBEHAVED(arr)) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous, aligned and writeable", name);
+    return check_array_writable(arr, name);
+}
+
+/* A frame to draw into: uint8, (height, width, 3) for RGB or (height, width) for grayscale,
+ * C-contiguous, aligned and writeable. */
+static int check_frame(PyObject* obj, int* width, int* height, int* channels) {
+    if (check_array_dtype(obj, "frame", NPY_UINT8) != 0) return -1;
+    PyArrayObject* arr = (PyArrayObject*)obj;
+    int ndim = PyArray_NDIM(arr);
+    if (!(ndim == 2 || (ndim == 3 && PyArray_DIM(arr, 2) == 3))) {
+        PyObject* shape = PyObject_GetAttrString(obj, "shape");
+        PyErr_Format(PyExc_ValueError, "frame must have shape (height, width, 3) or (height, width), got %R", shape);
+        Py_XDECREF(shape);
         return -1;
     }
+    npy_intp h = PyArray_DIM(arr, 0), w = PyArray_DIM(arr, 1);
+    if (h < 1 || w < 1 || h > FLAPPY_FRAME_MAX_SIZE || w > FLAPPY_FRAME_MAX_SIZE) {
+        PyObject* shape = PyObject_GetAttrString(obj, "shape");
+        PyErr_Format(PyExc_ValueError, "frame height and width must be in [1, %d], got shape %R",
+                     FLAPPY_FRAME_MAX_SIZE, shape);
+        Py_XDECREF(shape);
+        return -1;
+    }
+    if (check_array_writable(arr, "frame") != 0) return -1;
+    *height = (int)h;
+    *width = (int)w;
+    *channels = ndim == 3 ? 3 : 1;
     return 0;
 }
 
@@ -349,17 +385,23 @@ static PyObject* vec_close(PyObject* self, PyObject* handle_obj) {
     Py_RETURN_NONE;
 }
 
+/* Env i of an open handle, or NULL with IndexError. */
+static const Flappy* env_at(VecEnv* handle, Py_ssize_t i) {
+    if (i < 0 || i >= handle->vec.num_envs) {
+        PyErr_Format(PyExc_IndexError, "env index %zd out of range [0, %d)", i, handle->vec.num_envs);
+        return NULL;
+    }
+    return &handle->vec.envs[i];
+}
+
 static PyObject* env_get(PyObject* self, PyObject* args) {
     PyObject* handle_obj;
     Py_ssize_t i;
     if (!PyArg_ParseTuple(args, "On:env_get", &handle_obj, &i)) return NULL;
     VecEnv* handle = open_handle(handle_obj);
     if (handle == NULL) return NULL;
-    if (i < 0 || i >= handle->vec.num_envs) {
-        PyErr_Format(PyExc_IndexError, "env index %zd out of range [0, %d)", i, handle->vec.num_envs);
-        return NULL;
-    }
-    const Flappy* env = &handle->vec.envs[i];
+    const Flappy* env = env_at(handle, i);
+    if (env == NULL) return NULL;
     const FlappyParams* p = &handle->vec.params;
     double next_x;
     int next = flappy_next_pipe(env, p, &next_x);
@@ -433,6 +475,163 @@ static PyObject* param_docs(PyObject* self, PyObject* unused) {
                              FLAPPY_PARAMS(PARAM_DOC_ARGS));
 }
 
+/* ---- drawing ---- */
+
+static PyObject* render(PyObject* self, PyObject* args) {
+    PyObject *handle_obj, *frame;
+    Py_ssize_t i;
+    if (!PyArg_ParseTuple(args, "OnO:render", &handle_obj, &i, &frame)) return NULL;
+    VecEnv* handle = open_handle(handle_obj);
+    if (handle == NULL) return NULL;
+    const Flappy* env = env_at(handle, i);
+    int width, height, channels;
+    if (env == NULL || check_frame(frame, &width, &height, &channels) != 0) return NULL;
+    flappy_draw(env, &handle->vec.params, PyArray_DATA((PyArrayObject*)frame), width, height, channels);
+    Py_RETURN_NONE;
+}
+
+/* One value of a state dict: present, of the right type, finite or non-negative. `where` names
+ * the dict in messages, e.g. "state" or "state['pipes'][2]". */
+static PyObject* state_item(PyObject* dict, const char* where, const char* key) {
+    PyObject* value = PyDict_GetItemString(dict, key);
+    if (value == NULL) PyErr_Format(PyExc_ValueError, "%s has no '%s'", where, key);
+    return value;
+}
+
+static int state_real(PyObject* dict, const char* where, const char* key, double* out) {
+    char name[96];
+    PyObject* value = state_item(dict, where, key);
+    if (value == NULL) return -1;
+    snprintf(name, sizeof(name), "%s['%s']", where, key);
+    if (parse_REAL(value, name, out) != 0) return -1;
+    if (!isfinite(*out)) {
+        PyErr_Format(PyExc_ValueError, "%s must be finite, got %R", name, value);
+        return -1;
+    }
+    return 0;
+}
+
+static int state_count(PyObject* dict, const char* key, int* out) {
+    char name[96];
+    PyObject* value = state_item(dict, "state", key);
+    if (value == NULL) return -1;
+    snprintf(name, sizeof(name), "state['%s']", key);
+    if (parse_INT(value, name, out) != 0) return -1;
+    if (*out < 0 || *out == INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s must be in [0, %d), got %R", name, INT_MAX, value);
+        return -1;
+    }
+    return 0;
+}
+
+/* The view of a state dict as env_get returns it (bird_y, pipes oldest first with x, gap_top
+ * and gap_bottom, score, tick); other keys are ignored. The grass scrolls at pipe_speed. */
+static int parse_state(PyObject* state, const FlappyParams* p, FlappyView* view) {
+    if (!PyDict_Check(state)) {
+        PyErr_Format(PyExc_TypeError, "state must be a dict, got %s", Py_TYPE(state)->tp_name);
+        return -1;
+    }
+    int tick;
+    if (state_real(state, "state", "bird_y", &view->bird_y) != 0 || state_count(state, "score", &view->score) != 0 ||
+        state_count(state, "tick", &tick) != 0)
+        return -1;
+    view->grass_offset = flappy_grass_offset(tick, p->pipe_speed);
+    PyObject* pipes = state_item(state, "state", "pipes");
+    if (pipes == NULL) return -1;
+    if (!PyList_Check(pipes) && !PyTuple_Check(pipes)) {
+        PyErr_Format(PyExc_TypeError, "state['pipes'] must be a list, got %s", Py_TYPE(pipes)->tp_name);
+        return -1;
+    }
+    if (PySequence_Fast_GET_SIZE(pipes) != FLAPPY_NUM_PIPES) {
+        PyErr_Format(PyExc_ValueError, "state['pipes'] must hold %d pipes, got %zd", FLAPPY_NUM_PIPES,
+                     PySequence_Fast_GET_SIZE(pipes));
+        return -1;
+    }
+    for (int j = 0; j < FLAPPY_NUM_PIPES; j++) {
+        PyObject* pipe = PySequence_Fast_GET_ITEM(pipes, j);
+        char where[32];
+        snprintf(where, sizeof(where), "state['pipes'][%d]", j);
+        if (!PyDict_Check(pipe)) {
+            PyErr_Format(PyExc_TypeError, "%s must be a dict, got %s", where, Py_TYPE(pipe)->tp_name);
+            return -1;
+        }
+        if (state_real(pipe, where, "x", &view->pipe_x[j]) != 0 ||
+            state_real(pipe, where, "gap_top", &view->gap_top[j]) != 0 ||
+            state_real(pipe, where, "gap_bottom", &view->gap_bottom[j]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject* render_state(PyObject* self, PyObject* args, PyObject* kwargs) {
+    PyObject *state, *frame;
+    if (!PyArg_ParseTuple(args, "OO:render_state", &state, &frame)) return NULL;
+    FlappyParams params;
+    FlappyView view;
+    int width, height, channels;
+    if (parse_params(kwargs, &params) != 0 || parse_state(state, &params, &view) != 0 ||
+        check_frame(frame, &width, &height, &channels) != 0)
+        return NULL;
+    flappy_draw_view(&view, PyArray_DATA((PyArrayObject*)frame), width, height, channels);
+    Py_RETURN_NONE;
+}
+
+/* Lower-case names of the palette's colours and of the scene's parts, made at import. */
+static PyObject* colour_names; /* tuple, indexed by FLAPPY_COLOUR_* */
+static PyObject* part_names;   /* tuple, indexed by FLAPPY_PART_* */
+
+static PyObject* lower_case_names(const char* const* names, int n) {
+    PyObject* out = PyTuple_New(n);
+    for (int k = 0; out != NULL && k < n; k++) {
+        PyObject* upper = PyUnicode_FromString(names[k]);
+        PyObject* lower = upper ? PyObject_CallMethod(upper, "lower", NULL) : NULL;
+        Py_XDECREF(upper);
+        if (lower == NULL) Py_CLEAR(out);
+        else PyTuple_SET_ITEM(out, k, lower);
+    }
+    return out;
+}
+
+static PyObject* scene(PyObject* self, PyObject* args, PyObject* kwargs) {
+    PyObject* state;
+    if (!PyArg_ParseTuple(args, "O:scene", &state)) return NULL;
+    FlappyParams params;
+    FlappyView view;
+    if (parse_params(kwargs, &params) != 0 || parse_state(state, &params, &view) != 0) return NULL;
+    FlappyScene built;
+    flappy_scene_build(&view, &built);
+    PyObject* out = PyList_New(built.count);
+    for (int k = 0; out != NULL && k < built.count; k++) {
+        const FlappyRect* r = &built.rects[k];
+        PyObject* item = Py_BuildValue("(OOdddd)", PyTuple_GET_ITEM(part_names, r->part),
+                                       PyTuple_GET_ITEM(colour_names, r->colour), r->x0, r->y0, r->x1, r->y1);
+        if (item == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, k, item);
+    }
+    return out;
+}
+
+static PyObject* palette(PyObject* self, PyObject* unused) {
+    PyObject* out = PyDict_New();
+    for (int k = 0; out != NULL && k < FLAPPY_NUM_COLOURS; k++) {
+        const uint8_t* c = FLAPPY_PALETTE_RGB[k];
+        PyObject* rgb = Py_BuildValue("(iii)", c[0], c[1], c[2]);
+        if (rgb == NULL || PyDict_SetItem(out, PyTuple_GET_ITEM(colour_names, k), rgb) != 0) Py_CLEAR(out);
+        Py_XDECREF(rgb);
+    }
+    return out;
+}
+
+static PyObject* palette_gray(PyObject* self, PyObject* unused) {
+    PyObject* out = PyDict_New();
+    for (int k = 0; out != NULL && k < FLAPPY_NUM_COLOURS; k++) {
+        PyObject* gray = PyLong_FromLong(FLAPPY_PALETTE_GRAY[k]);
+        if (gray == NULL || PyDict_SetItem(out, PyTuple_GET_ITEM(colour_names, k), gray) != 0) Py_CLEAR(out);
+        Py_XDECREF(gray);
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"vec_init", (PyCFunction)(void (*)(void))vec_init, METH_VARARGS | METH_KEYWORDS,
      "vec_init(observations, actions, rewards, terminals, truncations, num_envs, seed, **params) -> handle"},
@@ -449,6 +648,15 @@ static PyMethodDef methods[] = {
     {"check_params", (PyCFunction)(void (*)(void))check_params, METH_VARARGS | METH_KEYWORDS,
      "check_params(**params) -> {name: value}: the defaults overridden by params, after the checks vec_init makes"},
     {"param_docs", param_docs, METH_NOARGS, "param_docs() -> {name: one-line description}"},
+    {"render", render, METH_VARARGS,
+     "render(handle, i, frame): draw env i into frame, uint8 (height, width, 3) RGB or (height, width) gray"},
+    {"render_state", (PyCFunction)(void (*)(void))render_state, METH_VARARGS | METH_KEYWORDS,
+     "render_state(state, frame, **params): draw a state dict as env_get returns it into frame, as render does"},
+    {"scene", (PyCFunction)(void (*)(void))scene, METH_VARARGS | METH_KEYWORDS,
+     "scene(state, **params) -> [(part, colour, x0, y0, x1, y1)]: the rectangles render draws, in world pixels, "
+     "in painting order"},
+    {"palette", palette, METH_NOARGS, "palette() -> {colour: (red, green, blue)}"},
+    {"palette_gray", palette_gray, METH_NOARGS, "palette_gray() -> {colour: luma}: the colours of grayscale frames"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -472,7 +680,17 @@ PyMODINIT_FUNC PyInit_binding(void) {
         return NULL;                                                      \
     }
     FLAPPY_CONSTANTS(ADD_CONSTANT)
-    if (PyModule_AddIntConstant(m, "OBS_SIZE", FLAPPY_OBS_SIZE) < 0 ||
+    FLAPPY_RENDER_CONSTANTS(ADD_CONSTANT)
+    static const char* const colour_upper[] = {
+#define COLOUR_NAME(name, r, g, b) #name,
+        FLAPPY_PALETTE(COLOUR_NAME)};
+    static const char* const part_upper[] = {
+#define PART_NAME(name) #name,
+        FLAPPY_PARTS(PART_NAME)};
+    colour_names = lower_case_names(colour_upper, FLAPPY_NUM_COLOURS);
+    part_names = lower_case_names(part_upper, FLAPPY_NUM_PARTS);
+    if (colour_names == NULL || part_names == NULL || PyModule_AddIntConstant(m, "FRAME_MAX_SIZE", FLAPPY_FRAME_MAX_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "OBS_SIZE", FLAPPY_OBS_SIZE) < 0 ||
         PyModule_AddIntConstant(m, "NUM_PIPES", FLAPPY_NUM_PIPES) < 0 ||
         PyModule_AddIntConstant(m, "PERF_SCORE", FLAPPY_PERF_SCORE) < 0 ||
         PyModule_AddStringConstant(m, "COMPILER", COMPILER) < 0 ||

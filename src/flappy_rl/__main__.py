@@ -1,11 +1,13 @@
-"""`python -m flappy_rl`: a short demo. Random play in the C env; prints speed and episode stats."""
+"""`python -m flappy_rl`: a short demo (random play in the C env; prints speed and episode stats).
+`python -m flappy_rl play`: play it yourself in a window."""
 
 import argparse
 import time
 
 import numpy as np
 
-from flappy_rl import Flappy
+from flappy_rl import Flappy, binding
+from flappy_rl.render import NoDisplayError
 
 
 def demo(num_envs, seconds, seed):
@@ -28,13 +30,38 @@ def demo(num_envs, seconds, seed):
           f"mean length {mean['episode_length']:.1f} frames, mean return {mean['episode_return']:.3f}")
 
 
+def add_play_parser(subparsers):
+    play = subparsers.add_parser("play", help="play it yourself in a window",
+                                 description="Space, up arrow or left click flaps; R restarts, O shows what the "
+                                             "agent observes, F12 saves a screenshot, ESC quits.")
+    play.add_argument("--scale", type=float, default=1.0, help="window size, times 288 x 512 (default 1)")
+    play.add_argument("--fps", type=int, default=int(binding.FPS), help="frames per second (default 30)")
+    play.add_argument("--seed", type=int, default=None, help="seed of the pipes (default: random)")
+    play.add_argument("--overlay", action="store_true", help="start with the observation overlay on")
+    docs = binding.param_docs()
+    for name, (default, lo, hi) in binding.params().items():
+        play.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(default), default=None,
+                          help=f"{docs[name]} (default {default:g}, range [{lo:g}, {hi:g}])")
+
+
 def main():
     parser = argparse.ArgumentParser(prog="python -m flappy_rl", description=__doc__)
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
+    add_play_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args()
-    demo(args.num_envs, args.seconds, args.seed)
+    if args.command != "play":
+        demo(args.num_envs, args.seconds, args.seed)
+        return
+    from flappy_rl.play import play
+
+    params = {name: getattr(args, name) for name in binding.params() if getattr(args, name) is not None}
+    try:
+        best = play(args.scale, args.fps, args.seed, args.overlay, **params)
+    except (NoDisplayError, ValueError) as error:
+        parser.exit(1, f"{parser.prog} play: {error}\n")
+    print(f"best score: {best}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ import numpy as np
 import pufferlib
 
 from flappy_rl import binding
+from flappy_rl.render import RaylibWindow, check_fps, check_scale
+
+RENDER_MODES = ["human", "rgb_array"]
 
 
 class Flappy(pufferlib.PufferEnv):
@@ -30,12 +33,25 @@ class Flappy(pufferlib.PufferEnv):
     - Parameters: keyword arguments, passed to the C core untouched; `binding.params()` lists
       them as {name: (default, min, max)}. An unknown name raises TypeError, a value out of
       range ValueError.
-    - `close()` frees the C envs; closing again does nothing, stepping afterwards raises.
+    - Rendering shows env 0. `render_mode="rgb_array"`: `render()` returns a new (512, 288, 3)
+      uint8 frame drawn in C, no display needed. `render_mode="human"`: the first `render()`
+      opens a raylib window (`render_scale` times the world's size, paced at `render_fps`
+      frames per second, 0 for no pacing), and each `render()` draws a frame; once the user
+      closes it (ESC or the close button) `window_closed` is true and `render()` does nothing.
+      Without a display it raises `flappy_rl.render.NoDisplayError`.
+    - `close()` frees the C envs and closes the window; closing again does nothing, stepping
+      afterwards raises.
     """
 
-    def __init__(self, num_envs=1, render_mode=None, log_interval=128, buf=None, seed=0, **params):
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None, got {render_mode!r}")
+    metadata = {"render_modes": RENDER_MODES, "render_fps": int(binding.FPS)}
+
+    def __init__(self, num_envs=1, render_mode=None, log_interval=128, buf=None, seed=0, *, render_scale=1.0,
+                 render_fps=int(binding.FPS), **params):
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be None, 'human' or 'rgb_array', got {render_mode!r}")
+        self.render_scale = check_scale(render_scale, "render_scale")
+        self.render_fps = check_fps(render_fps, "render_fps")
+        self.window = None  # the raylib window, opened by the first render() in human mode
         if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
             raise ValueError(f"log_interval must be a positive int, got {log_interval!r}")
         binding.check_params(**params)  # fail before PufferLib allocates buffers
@@ -74,7 +90,28 @@ class Flappy(pufferlib.PufferEnv):
                 info.append(log)
         return self.observations, self.rewards, self.terminals, self.truncations, info
 
+    def render(self):
+        """rgb_array: a new (512, 288, 3) uint8 frame of env 0. human: draw env 0 in the window,
+        opening it on the first call, and wait until the frame is due. None: nothing."""
+        if self.render_mode == "rgb_array":
+            frame = np.empty((int(binding.WORLD_HEIGHT), int(binding.WORLD_WIDTH), 3), np.uint8)
+            binding.render(self.c_envs, 0, frame)
+            return frame
+        if self.render_mode == "human":
+            state = binding.env_get(self.c_envs, 0)  # raises on a closed env, before a window opens
+            if self.window is None:
+                self.window = RaylibWindow(self.render_scale, self.render_fps)
+            self.window.draw(state, self.params)
+        return None
+
+    @property
+    def window_closed(self):
+        """True once the user closed the render window: an eval loop should stop."""
+        return self.window is not None and self.window.closed
+
     def close(self):
+        if self.window is not None:
+            self.window.close()
         if not self.closed:
             binding.vec_close(self.c_envs)
             self.closed = True

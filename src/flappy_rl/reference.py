@@ -117,13 +117,19 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     position this env would have in a `flappy_rl.Flappy` vector (default 0), so
     `FlappyGymnasiumEnv(env_index=i)` reset with seed s replays env i of `Flappy(seed=s)`.
     `reset()` without a seed continues the generator, as the C env does after an episode.
+
+    ## Rendering
+    `render_mode="rgb_array"`: `render()` returns a (512, 288, 3) uint8 frame, drawn by the C
+    env's rasterizer from `state()`, so it equals the C env's frame. No "human" mode: gymnasium's
+    env checker opens every declared mode, and a window needs a display; `flappy_rl.Flappy`
+    has one.
     """
 
-    metadata = {"render_modes": [], "render_fps": int(binding.FPS)}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": int(binding.FPS)}
 
     def __init__(self, render_mode=None, env_index=0, **params):
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None, got {render_mode!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
         self.render_mode = render_mode
         self.env_index = env_index
         self.params = binding.check_params(**params)
@@ -216,6 +222,27 @@ class FlappyGymnasiumEnv(gymnasium.Env):
                 (top + gap - (y + binding.BIRD_HEIGHT)) * OBS_GAP_SCALE,
             ]
         return np.array([clip_unit(v) for v in obs], dtype=np.float32)
+
+
+    # -- what people see ------------------------------------------------------------------------
+
+    def state(self):
+        """The state as `binding.env_get` gives the C env's: bird, pipes oldest first, score."""
+        k, _ = self.next_pipe()
+        spacing, gap = self.params["pipe_spacing"], self.params["gap"]
+        pipes = [{"x": self.front_x + j * spacing, "gap_top": top, "gap_bottom": top + gap}
+                 for j, top in enumerate(self.gap_tops)]
+        return {"bird_x": binding.BIRD_X, "bird_y": self.bird_y, "bird_vy": self.bird_vy, "pipes": pipes,
+                "next_pipe": k, "score": self.score, "tick": self.tick, "episode_return": self.episode_return}
+
+    def render(self):
+        if self.render_mode is None:
+            return None
+        if self.rng is None:
+            raise gymnasium.error.ResetNeeded("call reset() before render()")
+        frame = np.empty((int(binding.WORLD_HEIGHT), int(binding.WORLD_WIDTH), 3), np.uint8)
+        binding.render_state(self.state(), frame, **self.params)
+        return frame
 
 
 def make_gymnasium_env(buf=None, seed=0, **kwargs):
