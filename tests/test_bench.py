@@ -25,8 +25,9 @@ def test_bench_command_writes_every_figure(tmp_path):
         assert list(results[section]) == ["1", "64", "1024", "4096"], section
         for figure in results[section].values():
             assert len(figure["windows"]) == bench.WINDOWS and figure["median"] > 0
-    for key in ("noop_call", "twin"):
-        assert results[key]["median"] > 0
+    for figure in (results["noop_call"], results["twin"], *results["render"].values()):
+        assert figure["median"] > 0
+    assert set(results["render"]) == {"rgb_512x288", "gray_64x36"}
     cores = results["machine"]["cores"]
     assert [mp["workers"] for mp in results["multiprocessing"]] == sorted({cores, max(1, cores - 1)})
     assert all(mp["median"] > 0 for mp in results["multiprocessing"])

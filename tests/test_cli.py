@@ -224,6 +224,3 @@ def test_autotune_measures_each_setting(tmp_path):
     assert "backend: Serial" in out.stdout and "backend: Multiprocessing" in out.stdout
 
 
-def test_play_says_it_is_not_available_yet(capsys):
-    assert cli.main(["play", "puffer_flappy"]) == 2
-    assert capsys.readouterr().err == "puffer: error: puffer play is not available yet in this version\n"

@@ -10,7 +10,8 @@ from gymnasium.utils.env_checker import check_env
 from PIL import Image
 
 from flappy_rl import GYMNASIUM_ID, Flappy, FlappyGymnasiumEnv, binding
-from flappy_rl.render import NoDisplayError, gif_durations, save_gif
+from flappy_rl.errors import NoDisplayError
+from flappy_rl.render import gif_durations, save_gif
 from conftest import scripted_actions
 
 PALETTE = binding.palette()

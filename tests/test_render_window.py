@@ -143,3 +143,73 @@ def test_play_on_a_display_that_is_not_there_fails_with_one_line():
     assert out.stderr.splitlines()[-1] == ("python -m flappy_rl play: could not open a window on display ':87': "
                                            f"{NO_DISPLAY_HINT}")
     assert not re.search(r"Segmentation|Traceback", out.stderr)
+
+
+def falling_checkpoint(path):
+    """A policy that never flaps (its birds crash on frame 31), saved as a checkpoint."""
+    import torch
+
+    from flappy_rl import Flappy
+    from flappy_rl.policy import Policy
+
+    policy = Policy(Flappy())
+    state = policy.state_dict()
+    state["actor.weight"].zero_()
+    state["actor.bias"] = torch.tensor([10.0, -10.0])
+    torch.save(state, path)
+
+
+@needs_xvfb
+def test_puffer_eval_plays_in_a_window(tmp_path):
+    falling_checkpoint(tmp_path / "fall.pt")
+    out = run_on_virtual_display([sys.executable, "-m", "flappy_rl.cli", "eval", "puffer_flappy", "--load-model-path",
+                                  "fall.pt", "--render-mode", "human", "--episodes", "2", "--fps", "0", "--overlay"],
+                                 tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines() == ["episode 1: score 0, length 31 frames",
+                                               "episode 2: score 0, length 31 frames",
+                                               "2 episodes: mean score 0.00, median 0, max 0; mean length 31.0 frames"]
+
+
+@needs_xvfb
+@needs_xdotool
+def test_puffer_play_quits_on_escape(tmp_path):
+    driver = """
+    "$PYTHON" -m flappy_rl.cli play puffer_flappy --render-scale 0.5 --seed 3 --env.gap 150 &
+    app=$!
+    timeout 30 xdotool search --sync --name '^flappy-rl: play$' > /dev/null
+    sleep 0.5
+    xdotool keydown Escape; sleep 0.15; xdotool keyup Escape
+    wait $app
+    """
+    out = run_on_virtual_display(["env", f"PYTHON={sys.executable}", "bash", "-c", driver], tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "best score: 0"
+
+
+@pytest.mark.parametrize("argv", [["play", "puffer_flappy"],
+                                  ["eval", "puffer_flappy", "--load-model-path", "fall.pt", "--render-mode", "human"]])
+def test_puffer_window_modes_without_a_display_fail_in_one_line(tmp_path, argv):
+    falling_checkpoint(tmp_path / "fall.pt")
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    out = subprocess.run([sys.executable, "-m", "flappy_rl.cli", *argv], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr == f"puffer: error: no display to open a window on (DISPLAY is not set): {NO_DISPLAY_HINT}\n"
+
+
+def test_puffer_eval_writes_an_animated_gif(tmp_path):
+    falling_checkpoint(tmp_path / "fall.pt")
+    out = subprocess.run([sys.executable, "-m", "flappy_rl.cli", "eval", "puffer_flappy", "--load-model-path",
+                          "fall.pt", "--episodes", "1", "--save-frames", "25", "--gif-path", "eval.gif"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "saved 25 frames to eval.gif" in out.stdout
+    with Image.open(tmp_path / "eval.gif") as gif:
+        assert gif.format == "GIF" and gif.is_animated and gif.n_frames == 25  # a falling bird: every frame differs
+        assert gif.size == (288, 512) and gif.info["loop"] == 0
+        durations = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            durations.append(gif.info["duration"])
+    assert abs(sum(durations) - 25 * 1000 / 30) <= 10

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from flappy_rl import Flappy, binding
-from flappy_rl.render import NoDisplayError
+from flappy_rl.errors import NoDisplayError
 
 
 def demo(num_envs, seconds, seed):

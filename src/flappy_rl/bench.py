@@ -97,6 +97,21 @@ def wrapper(num_envs, seconds):
     return result
 
 
+def render_frames(seconds):
+    """Frames per second of the C rasterizer, drawing a game in progress: the rgb_array frame
+    that Flappy.render() returns (a new array each time), and a 64 x 36 grayscale image into a
+    reused array, the size of a pixel observation."""
+    env = Flappy(render_mode="rgb_array")
+    rows = random_actions(1)
+    for k in range(150):  # the first pipes on screen
+        env.step(rows[k & (ACTION_ROWS - 1)])
+    small = np.empty((64, 36), np.uint8)
+    results = {"rgb_512x288": measure(env.render, 1, seconds),
+               "gray_64x36": measure(lambda: binding.render(env.c_envs, 0, small), 1, seconds)}
+    env.close()
+    return results
+
+
 def pure_c(num_envs, seconds, build_dir):
     """The C benchmark program (csrc/bench.c), compiled as setup.py compiles the extension."""
     exe = Path(build_dir) / "flappy_bench"
@@ -197,6 +212,7 @@ def run(seconds=1.0, compare=False, log=print):
         if shutil.which("gcc") and (CSRC / "bench.c").exists():  # a source checkout
             results["pure_c"] = {n: pure_c(n, seconds, build_dir) for n in SIZES}
         results["twin"] = puffer_twin(seconds)
+        results["render"] = render_frames(seconds)
         if compare:
             results["flappy_bird_gymnasium"] = {"features": flappy_bird_gymnasium(seconds, use_lidar=False),
                                                 "lidar": flappy_bird_gymnasium(seconds, use_lidar=True)}
@@ -247,6 +263,9 @@ def table(results):
         lines.append(f"| flappy-bird-gymnasium, {kind}, 1 core | 1 | {millions(fbg['median'])} | ours at 4096 envs: "
                      f"{r['raw_4096_over_flappy_bird_gymnasium'][kind]:,.0f}x; at 1 env: "
                      f"{r['wrapper_1_over_flappy_bird_gymnasium'][kind]:,.0f}x |")
+    for kind, label in (("rgb_512x288", "`Flappy.render()`, rgb_array 512 x 288, new array each frame"),
+                        ("gray_64x36", "`binding.render`, 64 x 36 grayscale into a reused array")):
+        lines.append(f"| {label}, 1 core | 1 | {millions(results['render'][kind]['median'])} frames/s | |")
     noop_ns = 1e9 / results["noop_call"]["median"]
     lines.append("")
     lines.append(f"An empty binding call (`vec_noop`) costs {noop_ns:.0f} ns; `vec_step` with one env costs "

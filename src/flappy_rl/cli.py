@@ -1,14 +1,15 @@
 """The `puffer` command, in PufferLib's shape: puffer MODE ENV [--section.key VALUE ...].
 
     puffer train puffer_flappy
-    puffer eval puffer_flappy --load-model-path latest
+    puffer eval puffer_flappy --load-model-path latest --render-mode human
+    puffer play puffer_flappy
     torchrun --nproc-per-node 2 -m flappy_rl.cli train puffer_flappy
 """
 
 import sys
 
 from flappy_rl.config import MODES, env_names, parse_args, usage
-from flappy_rl.errors import ConfigError, TrainingError
+from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError
 
 
 def run(args):
@@ -39,7 +40,16 @@ def run(args):
 
         bench(args)
     elif mode == "play":
-        raise ConfigError(f"puffer {mode} is not available yet in this version")
+        from flappy_rl.play import play
+        from flappy_rl.train import env_kwargs
+
+        params = env_kwargs(args)
+        params.pop("num_envs")
+        try:
+            best = play(args["render_scale"], args["fps"], args["seed"], args["overlay"], **params)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        print(f"best score: {best}")
 
 
 def main(argv=None):
@@ -55,7 +65,7 @@ def main(argv=None):
     except ConfigError as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2
-    except TrainingError as error:
+    except (TrainingError, NoDisplayError) as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 1
 

@@ -38,7 +38,7 @@ class Flappy(pufferlib.PufferEnv):
       opens a raylib window (`render_scale` times the world's size, paced at `render_fps`
       frames per second, 0 for no pacing), and each `render()` draws a frame; once the user
       closes it (ESC or the close button) `window_closed` is true and `render()` does nothing.
-      Without a display it raises `flappy_rl.render.NoDisplayError`.
+      Without a display it raises `flappy_rl.errors.NoDisplayError`.
     - `close()` frees the C envs and closes the window; closing again does nothing, stepping
       afterwards raises.
     """
@@ -90,13 +90,17 @@ class Flappy(pufferlib.PufferEnv):
                 info.append(log)
         return self.observations, self.rewards, self.terminals, self.truncations, info
 
+    def frame(self, i=0):
+        """A new (512, 288, 3) uint8 RGB frame of env i, drawn in C, whatever the render mode."""
+        frame = np.empty((int(binding.WORLD_HEIGHT), int(binding.WORLD_WIDTH), 3), np.uint8)
+        binding.render(self.c_envs, i, frame)
+        return frame
+
     def render(self):
         """rgb_array: a new (512, 288, 3) uint8 frame of env 0. human: draw env 0 in the window,
         opening it on the first call, and wait until the frame is due. None: nothing."""
         if self.render_mode == "rgb_array":
-            frame = np.empty((int(binding.WORLD_HEIGHT), int(binding.WORLD_WIDTH), 3), np.uint8)
-            binding.render(self.c_envs, 0, frame)
-            return frame
+            return self.frame(0)
         if self.render_mode == "human":
             state = binding.env_get(self.c_envs, 0)  # raises on a closed env, before a window opens
             if self.window is None:

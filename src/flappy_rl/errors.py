@@ -1,4 +1,4 @@
-"""The two kinds of error the `puffer` command reports as one line instead of a traceback."""
+"""The errors the `puffer` command reports as one line instead of a traceback."""
 
 
 class ConfigError(Exception):
@@ -7,3 +7,7 @@ class ConfigError(Exception):
 
 class TrainingError(Exception):
     """Training stopped by a fault, not by a mistake in the command: exit status 1."""
+
+
+class NoDisplayError(RuntimeError):
+    """There is no display to open a window on: exit status 1."""

@@ -9,7 +9,7 @@ import pufferlib.models
 import pufferlib.pytorch
 import pufferlib.vector
 
-from flappy_rl import Flappy
+from flappy_rl import Flappy, binding
 from flappy_rl.errors import ConfigError
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
 
@@ -44,11 +44,14 @@ def evaluate(args):
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     if args["save_frames"] < 0:
         raise ConfigError(f"--save-frames must be at least 0, got {args['save_frames']}")
+    if not 0 <= args["fps"] <= 50:
+        raise ConfigError(f"--fps must be in [0, 50] (GIF frames are whole hundredths of a second), got {args['fps']}")
     device = resolve_device(args["train"]["device"])
     results, frames, policy, wave = [], [], None, 0
     while episodes is None or len(results) < episodes:
         num_envs = 1 if human else min(MAX_PARALLEL, episodes - len(results))
-        kwargs = env_kwargs(args, num_envs=1, log_interval=1, render_mode=render_mode)
+        kwargs = env_kwargs(args, num_envs=1, log_interval=1, render_mode=render_mode, render_fps=args["fps"],
+                            render_scale=args["render_scale"])
         vecenv = pufferlib.vector.make(Flappy, backend="Serial", num_envs=num_envs, env_kwargs=kwargs)
         if policy is None:
             policy = make_policy(args, vecenv.driver_env).to(device)
@@ -64,7 +67,7 @@ def evaluate(args):
     if frames:
         from flappy_rl.render import save_gif
 
-        save_gif(frames, args["gif_path"], args["fps"])
+        save_gif(frames, args["gif_path"], args["fps"] or binding.FPS)
         print(f"saved {len(frames)} frames to {args['gif_path']}")
     report(results)
     return results
@@ -77,12 +80,16 @@ def play_wave(vecenv, policy, args, device, wave, human, episodes, results, fram
     observations, _ = vecenv.reset(seed=args["vec"]["seed"] + wave * MAX_PARALLEL)
     state = initial_state(policy, num_envs, device)
     finished = np.zeros(num_envs, bool)
+    shown = vecenv.envs[0]
+    if human:
+        shown.render()  # opens the window
+        shown.window.overlay = args["overlay"]
     while not finished.all():
         if len(frames) < args["save_frames"]:
-            frames.append(vecenv.envs[0].frame())
+            frames.append(shown.frame())
         if human:
-            vecenv.envs[0].render()
-            if vecenv.envs[0].window_closed:
+            shown.render()
+            if shown.window_closed:
                 return True
         actions = choose_actions(policy, observations, state, args["greedy"], device)
         observations, _, terminals, truncations, infos = vecenv.step(actions)

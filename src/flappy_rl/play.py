@@ -17,7 +17,7 @@ def play(scale=1.0, fps=int(binding.FPS), seed=None, overlay=False, **params):
     the last frame stays until the next flap. R restarts the episode, O toggles the overlay of
     what the agent observes, F12 saves a screenshot, ESC or the close button quits. The score
     is drawn at the top, the best score of the session on the ground. `seed=None` picks a
-    random one. Returns the best score. Raises `flappy_rl.render.NoDisplayError` without a
+    random one. Returns the best score. Raises `flappy_rl.errors.NoDisplayError` without a
     display, ValueError or TypeError for bad arguments.
     """
     if seed is None:

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from flappy_rl import binding
+from flappy_rl.errors import NoDisplayError
 
 # The bird noses up while rising and down while falling: degrees (clockwise) per px/frame of
 # vertical speed, within these limits.
@@ -31,10 +32,6 @@ NO_DISPLAY_HINT = 'use render_mode="rgb_array" for frames without a window, or r
 # SUPPORT_SCREEN_CAPTURE option, on in the pyray wheels), numbering from 0 for the process.
 # The window only tells where; this mirrors raylib's counter.
 _screenshots_taken = 0
-
-
-class NoDisplayError(RuntimeError):
-    """There is no display to open a window on."""
 
 
 def check_scale(value, name="scale"):
