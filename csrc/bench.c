@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
         return 2;
     }
     size_t n = (size_t)num_envs;
-    float* observations = malloc(n * FLAPPY_OBS_SIZE * sizeof(float));
+    float* observations = malloc(n * FLAPPY_FEATURES * sizeof(float));
     int32_t* actions = malloc(n * ACTION_ROWS * sizeof(int32_t));
     float* rewards = malloc(n * sizeof(float));
     bool* terminals = malloc(n);

@@ -1,4 +1,4 @@
-/* binding.c: CPython glue for flappy.h and render.h. No game logic or drawing here: argument
+/* binding.c: CPython glue for flappy.h (and its render.h). No game logic or drawing here: argument
  * checks, the handle type, and conversion between C structs and Python objects. Keyword parsing and params() are generated
  * from FLAPPY_PARAMS, so Python can only pass what the C code defines. */
 #define PY_SSIZE_T_CLEAN
@@ -7,7 +7,7 @@
 #define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
 #include <numpy/arrayobject.h>
 
-#include "render.h"
+#include "flappy.h"
 
 /* ---- the handle: owns the C envs and a reference to each buffer they write into ---- */
 
@@ -91,6 +91,32 @@ static int parse_INT(PyObject* obj, const char* name, int* out) {
     return 0;
 }
 
+/* A named choice, given as one of its names. */
+static int parse_ENUM(PyObject* obj, const char* name, const char* const* choices, int count, int* out) {
+    const char* text = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : NULL;
+    for (int k = 0; text != NULL && k < count; k++) {
+        if (strcmp(text, choices[k]) == 0) {
+            *out = k;
+            return 0;
+        }
+    }
+    if (text == NULL && PyErr_Occurred()) return -1;
+    PyObject* valid = PyUnicode_FromString("");
+    for (int k = 0; valid != NULL && k < count; k++) Py_SETREF(valid, PyUnicode_FromFormat("%U%s'%s'", valid, k ? ", " : "", choices[k]));
+    if (valid != NULL) {
+        PyErr_Format(PyUnicode_Check(obj) ? PyExc_ValueError : PyExc_TypeError, "%s must be one of %U, got %R", name,
+                     valid, obj);
+        Py_DECREF(valid);
+    }
+    return -1;
+}
+
+#define CHOICE_COUNT(name) (int)(sizeof(FLAPPY_CHOICES_##name) / sizeof(FLAPPY_CHOICES_##name[0]))
+#define PARSE_REAL(value, pname, params) parse_REAL(value, #pname, &(params)->pname)
+#define PARSE_INT(value, pname, params) parse_INT(value, #pname, &(params)->pname)
+#define PARSE_ENUM(value, pname, params) \
+    parse_ENUM(value, #pname, FLAPPY_CHOICES_##pname, CHOICE_COUNT(pname), &(params)->pname)
+
 static const char* const PARAM_NAMES[] = {
 #define PARAM_NAME(kind, name, dflt, lo, hi, doc) #name,
     FLAPPY_PARAMS(PARAM_NAME)};
@@ -116,17 +142,17 @@ static int parse_params(PyObject* kwargs, FlappyParams* params) {
     while (kwargs != NULL && PyDict_Next(kwargs, &pos, &key, &value)) {
         const char* name = PyUnicode_AsUTF8(key);
         if (name == NULL) return -1;
-#define PARAM_PARSE(kind, pname, dflt, lo, hi, doc)                         \
-    if (strcmp(name, #pname) == 0) {                                        \
-        if (parse_##kind(value, #pname, &params->pname) != 0) return -1; \
-        continue;                                                           \
+#define PARAM_PARSE(kind, pname, dflt, lo, hi, doc)                     \
+    if (strcmp(name, #pname) == 0) {                                    \
+        if (PARSE_##kind(value, pname, params) != 0) return -1;         \
+        continue;                                                       \
     }
         FLAPPY_PARAMS(PARAM_PARSE)
         raise_unknown_param(key);
         return -1;
     }
     char err[256];
-    if (flappy_check_params(params, err, sizeof(err)) != 0) {
+    if (flappy_resolve_params(params, err, sizeof(err)) != 0) {
         PyErr_SetString(PyExc_ValueError, err);
         return -1;
     }
@@ -158,19 +184,19 @@ static int check_array_writable(PyArrayObject* arr, const char* name) {
     return 0;
 }
 
-/* A buffer the envs write into: a numpy array of exactly this dtype and shape, C-contiguous,
- * aligned, native byte order and writeable. cols == 0 means one-dimensional. */
-static int check_buffer(PyObject* obj, const char* name, int typenum, npy_intp rows, npy_intp cols) {
+/* A buffer the envs write into: a numpy array of exactly this dtype and shape (ndim dims),
+ * C-contiguous, aligned, native byte order and writeable. */
+static int check_buffer(PyObject* obj, const char* name, int typenum, int ndim, const npy_intp* dims) {
     if (check_array_dtype(obj, name, typenum) != 0) return -1;
     PyArrayObject* arr = (PyArrayObject*)obj;
-    int ndim = cols ? 2 : 1;
-    if (PyArray_NDIM(arr) != ndim || PyArray_DIM(arr, 0) != rows || (cols && PyArray_DIM(arr, 1) != cols)) {
+    int same_shape = PyArray_NDIM(arr) == ndim;
+    for (int d = 0; same_shape && d < ndim; d++) same_shape = PyArray_DIM(arr, d) == dims[d];
+    if (!same_shape) {
+        PyObject* want = PyTuple_New(ndim);
+        for (int d = 0; want != NULL && d < ndim; d++) PyTuple_SET_ITEM(want, d, PyLong_FromSsize_t(dims[d]));
         PyObject* shape = PyObject_GetAttrString(obj, "shape");
-        if (cols)
-            PyErr_Format(PyExc_ValueError, "%s must have shape (%zd, %zd), got %R", name, (Py_ssize_t)rows,
-                         (Py_ssize_t)cols, shape);
-        else
-            PyErr_Format(PyExc_ValueError, "%s must have shape (%zd,), got %R", name, (Py_ssize_t)rows, shape);
+        PyErr_Format(PyExc_ValueError, "%s must have shape %R, got %R", name, want, shape);
+        Py_XDECREF(want);
         Py_XDECREF(shape);
         return -1;
     }
@@ -224,11 +250,13 @@ static PyObject* vec_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     uint64_t seed;
     FlappyParams params;
     if (parse_seed(seed_obj, &seed) != 0 || parse_params(kwargs, &params) != 0) return NULL;
-    if (check_buffer(buffers[0], "observations", NPY_FLOAT32, num_envs, FLAPPY_OBS_SIZE) != 0 ||
-        check_buffer(buffers[1], "actions", NPY_INT32, num_envs, 0) != 0 ||
-        check_buffer(buffers[2], "rewards", NPY_FLOAT32, num_envs, 0) != 0 ||
-        check_buffer(buffers[3], "terminals", NPY_BOOL, num_envs, 0) != 0 ||
-        check_buffer(buffers[4], "truncations", NPY_BOOL, num_envs, 0) != 0)
+    FlappyObsSpec spec = flappy_obs_spec(&params);
+    npy_intp obs_dims[4] = {num_envs, spec.shape[0], spec.shape[1], spec.shape[2]}, per_env[1] = {num_envs};
+    if (check_buffer(buffers[0], "observations", spec.is_uint8 ? NPY_UINT8 : NPY_FLOAT32, 1 + spec.ndim, obs_dims) != 0 ||
+        check_buffer(buffers[1], "actions", NPY_INT32, 1, per_env) != 0 ||
+        check_buffer(buffers[2], "rewards", NPY_FLOAT32, 1, per_env) != 0 ||
+        check_buffer(buffers[3], "terminals", NPY_BOOL, 1, per_env) != 0 ||
+        check_buffer(buffers[4], "truncations", NPY_BOOL, 1, per_env) != 0)
         return NULL;
 
     VecEnv* handle = PyObject_New(VecEnv, &VecEnvType);
@@ -269,36 +297,34 @@ static PyObject* raise_bad_action(long long value, int env_index) {
 /* Copy actions given as an integer array of shape (num_envs,) into the action buffer, after
  * checking every value, so that a bad one leaves the buffer as it was. load_actions returns 1
  * when it copied (and so checked) them, 0 when they are the action buffer itself, -1 on error. */
-#define LOAD_ACTIONS_OF(typenum, ctype)                                                         \
+#define LOAD_ACTIONS_OF(typenum, ctype, wide, format)                                           \
     case typenum:                                                                               \
         for (npy_intp i = 0; i < n; i++) {                                                      \
             ctype value = *(const ctype*)PyArray_GETPTR1(arr, i);                               \
             if (value != 0 && value != 1) {                                                     \
-                if ((ctype)-1 > 0 && (unsigned long long)value > LLONG_MAX) /* huge unsigned */ \
-                    PyErr_Format(PyExc_ValueError,                                              \
-                                 "action %llu at env %zd is not 0 (do nothing) or 1 (flap)",   \
-                                 (unsigned long long)value, (Py_ssize_t)i);                    \
-                else                                                                            \
-                    raise_bad_action((long long)value, (int)i);                                 \
+                PyErr_Format(PyExc_ValueError, "action " format " at env %zd is not 0 (do nothing) or 1 (flap)", \
+                             (wide)value, (Py_ssize_t)i);                                       \
                 return -1;                                                                      \
             }                                                                                   \
         }                                                                                       \
         for (npy_intp i = 0; i < n; i++) dst[i] = (int32_t)*(const ctype*)PyArray_GETPTR1(arr, i); \
         return 0;
+#define LOAD_SIGNED(typenum, ctype) LOAD_ACTIONS_OF(typenum, ctype, long long, "%lld")
+#define LOAD_UNSIGNED(typenum, ctype) LOAD_ACTIONS_OF(typenum, ctype, unsigned long long, "%llu")
 
 static int copy_checked_actions(PyArrayObject* arr, int32_t* dst, npy_intp n) {
     switch (PyArray_TYPE(arr)) {
-        LOAD_ACTIONS_OF(NPY_BOOL, npy_bool)
-        LOAD_ACTIONS_OF(NPY_BYTE, npy_byte)
-        LOAD_ACTIONS_OF(NPY_UBYTE, npy_ubyte)
-        LOAD_ACTIONS_OF(NPY_SHORT, npy_short)
-        LOAD_ACTIONS_OF(NPY_USHORT, npy_ushort)
-        LOAD_ACTIONS_OF(NPY_INT, npy_int)
-        LOAD_ACTIONS_OF(NPY_UINT, npy_uint)
-        LOAD_ACTIONS_OF(NPY_LONG, npy_long)
-        LOAD_ACTIONS_OF(NPY_ULONG, npy_ulong)
-        LOAD_ACTIONS_OF(NPY_LONGLONG, npy_longlong)
-        LOAD_ACTIONS_OF(NPY_ULONGLONG, npy_ulonglong)
+        LOAD_UNSIGNED(NPY_BOOL, npy_bool)
+        LOAD_SIGNED(NPY_BYTE, npy_byte)
+        LOAD_UNSIGNED(NPY_UBYTE, npy_ubyte)
+        LOAD_SIGNED(NPY_SHORT, npy_short)
+        LOAD_UNSIGNED(NPY_USHORT, npy_ushort)
+        LOAD_SIGNED(NPY_INT, npy_int)
+        LOAD_UNSIGNED(NPY_UINT, npy_uint)
+        LOAD_SIGNED(NPY_LONG, npy_long)
+        LOAD_UNSIGNED(NPY_ULONG, npy_ulong)
+        LOAD_SIGNED(NPY_LONGLONG, npy_longlong)
+        LOAD_UNSIGNED(NPY_ULONGLONG, npy_ulonglong)
     }
     PyErr_Format(PyExc_TypeError, "actions must be integers, got dtype %S", (PyObject*)PyArray_DESCR(arr));
     return -1;
@@ -373,8 +399,9 @@ static PyObject* vec_log(PyObject* self, PyObject* handle_obj) {
     VecEnv* handle = open_handle(handle_obj);
     if (handle == NULL) return NULL;
     FlappyLog log = flappy_vec_log(&handle->vec);
-    return Py_BuildValue("{sdsdsdsdsd}", "score", log.score, "episode_return", log.episode_return, "episode_length",
-                         log.episode_length, "perf", log.perf, "n", log.n);
+    return Py_BuildValue("{sdsdsdsdsdsdsdsdsd}", "score", log.score, "episode_return", log.episode_return,
+                         "episode_length", log.episode_length, "perf", log.perf, "gap", log.gap, "pipe_speed",
+                         log.pipe_speed, "pipe_spacing", log.pipe_spacing, "gravity", log.gravity, "n", log.n);
 }
 
 static PyObject* vec_close(PyObject* self, PyObject* handle_obj) {
@@ -402,56 +429,81 @@ static PyObject* env_get(PyObject* self, PyObject* args) {
     if (handle == NULL) return NULL;
     const Flappy* env = env_at(handle, i);
     if (env == NULL) return NULL;
-    const FlappyParams* p = &handle->vec.params;
     double next_x;
-    int next = flappy_next_pipe(env, p, &next_x);
+    int next = flappy_next_pipe(env, &next_x);
     PyObject* pipes = PyList_New(FLAPPY_NUM_PIPES);
     if (pipes == NULL) return NULL;
     for (int j = 0; j < FLAPPY_NUM_PIPES; j++) {
         double top = env->gap_top[(env->first + j) & (FLAPPY_NUM_PIPES - 1)];
-        PyObject* pipe =
-            Py_BuildValue("{sdsdsd}", "x", env->front_x + j * p->pipe_spacing, "gap_top", top, "gap_bottom", top + p->gap);
+        PyObject* pipe = Py_BuildValue("{sdsdsd}", "x", env->front_x + j * env->pipe_spacing, "gap_top", top,
+                                       "gap_bottom", top + env->gap);
         if (pipe == NULL) {
             Py_DECREF(pipes);
             return NULL;
         }
         PyList_SET_ITEM(pipes, j, pipe);
     }
-    return Py_BuildValue("{sdsdsdsNsisisisd}", "bird_x", FLAPPY_BIRD_X, "bird_y", env->bird_y, "bird_vy", env->bird_vy,
-                         "pipes", pipes, "next_pipe", (next - env->first) & (FLAPPY_NUM_PIPES - 1), "score",
-                         env->score, "tick", env->tick, "episode_return", env->episode_return);
+    return Py_BuildValue("{sdsdsdsNsisisisdsdsdsdsd}", "bird_x", FLAPPY_BIRD_X, "bird_y", env->bird_y, "bird_vy",
+                         env->bird_vy, "pipes", pipes, "next_pipe", (next - env->first) & (FLAPPY_NUM_PIPES - 1),
+                         "score", env->score, "tick", env->tick, "episode_return", env->episode_return, "gap", env->gap,
+                         "pipe_speed", env->pipe_speed, "pipe_spacing", env->pipe_spacing, "gravity", env->gravity);
 }
+
+/* The choices of an ENUM parameter as a tuple of names. */
+static PyObject* choices_tuple(const char* const* choices, int count) {
+    PyObject* out = PyTuple_New(count);
+    for (int k = 0; out != NULL && k < count; k++) {
+        PyObject* text = PyUnicode_FromString(choices[k]);
+        if (text == NULL) Py_CLEAR(out);
+        else PyTuple_SET_ITEM(out, k, text);
+    }
+    return out;
+}
+
+/* params(): (default, min, max); a choice's default by name, with min and max None
+ * (param_choices() names its choices). */
+#define ENTRY_REAL(name, dflt, lo, hi) Py_BuildValue("(ddd)", (double)(dflt), (double)(lo), (double)(hi))
+#define ENTRY_INT(name, dflt, lo, hi) Py_BuildValue("(iii)", (int)(dflt), (int)(lo), (int)(hi))
+#define ENTRY_ENUM(name, dflt, lo, hi) Py_BuildValue("(sOO)", FLAPPY_CHOICES_##name[dflt], Py_None, Py_None)
 
 static PyObject* params(PyObject* self, PyObject* unused) {
     PyObject* out = PyDict_New();
-    if (out == NULL) return NULL;
-#define FMT_REAL "(ddd)"
-#define FMT_INT "(iii)"
-#define PARAM_ENTRY(kind, name, dflt, lo, hi, doc)                                                     \
-    {                                                                                                  \
-        PyObject* entry = Py_BuildValue(FMT_##kind, (FLAPPY_CTYPE_##kind)(dflt), (FLAPPY_CTYPE_##kind)(lo), \
-                                        (FLAPPY_CTYPE_##kind)(hi));                                   \
-        if (entry == NULL || PyDict_SetItemString(out, #name, entry) != 0) {                          \
-            Py_XDECREF(entry);                                                                         \
-            Py_DECREF(out);                                                                            \
-            return NULL;                                                                               \
-        }                                                                                              \
-        Py_DECREF(entry);                                                                              \
+#define PARAM_ENTRY(kind, name, dflt, lo, hi, doc)                                        \
+    if (out != NULL) {                                                                    \
+        PyObject* entry = ENTRY_##kind(name, dflt, lo, hi);                               \
+        if (entry == NULL || PyDict_SetItemString(out, #name, entry) != 0) Py_CLEAR(out); \
+        Py_XDECREF(entry);                                                                \
     }
     FLAPPY_PARAMS(PARAM_ENTRY)
     return out;
 }
 
-/* Build {name: value} from a FlappyParams, typed as the table declares. */
+static PyObject* param_choices(PyObject* self, PyObject* unused) {
+    PyObject* out = PyDict_New();
+#define CHOICES_REAL(name) NULL
+#define CHOICES_INT(name) NULL
+#define CHOICES_ENUM(name) choices_tuple(FLAPPY_CHOICES_##name, CHOICE_COUNT(name))
+#define PARAM_CHOICES(kind, name, dflt, lo, hi, doc)                                       \
+    if (out != NULL && strcmp(#kind, "ENUM") == 0) {                                       \
+        PyObject* choices = CHOICES_##kind(name);                                          \
+        if (choices == NULL || PyDict_SetItemString(out, #name, choices) != 0) Py_CLEAR(out); \
+        Py_XDECREF(choices);                                                               \
+    }
+    FLAPPY_PARAMS(PARAM_CHOICES)
+    return out;
+}
+
+/* Build {name: value} from a FlappyParams, typed as the table declares (choices by name). */
 static PyObject* params_to_dict(const FlappyParams* p) {
     PyObject* out = PyDict_New();
-#define VALUE_REAL(v) PyFloat_FromDouble(v)
-#define VALUE_INT(v) PyLong_FromLong(v)
-#define PARAM_VALUE(kind, name, dflt, lo, hi, doc)                                   \
-    if (out != NULL) {                                                               \
-        PyObject* value = VALUE_##kind(p->name);                                     \
+#define VALUE_REAL(name) PyFloat_FromDouble(p->name)
+#define VALUE_INT(name) PyLong_FromLong(p->name)
+#define VALUE_ENUM(name) PyUnicode_FromString(FLAPPY_CHOICES_##name[p->name])
+#define PARAM_VALUE(kind, name, dflt, lo, hi, doc)                                        \
+    if (out != NULL) {                                                                    \
+        PyObject* value = VALUE_##kind(name);                                             \
         if (value == NULL || PyDict_SetItemString(out, #name, value) != 0) Py_CLEAR(out); \
-        Py_XDECREF(value);                                                           \
+        Py_XDECREF(value);                                                                \
     }
     FLAPPY_PARAMS(PARAM_VALUE)
     return out;
@@ -465,6 +517,33 @@ static PyObject* check_params(PyObject* self, PyObject* args, PyObject* kwargs) 
     FlappyParams p;
     if (parse_params(kwargs, &p) != 0) return NULL;
     return params_to_dict(&p);
+}
+
+/* obs_spec(**params) -> {"shape", "dtype", "low", "high"} of one env's observation. */
+static PyObject* obs_spec(PyObject* self, PyObject* args, PyObject* kwargs) {
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "obs_spec takes keyword arguments only");
+        return NULL;
+    }
+    FlappyParams p;
+    if (parse_params(kwargs, &p) != 0) return NULL;
+    FlappyObsSpec spec = flappy_obs_spec(&p);
+    PyObject* shape = PyTuple_New(spec.ndim);
+    for (int d = 0; shape != NULL && d < spec.ndim; d++) PyTuple_SET_ITEM(shape, d, PyLong_FromLong(spec.shape[d]));
+    if (shape == NULL) return NULL;
+    if (p.obs_mode == FLAPPY_OBS_PIXELS)
+        return Py_BuildValue("{sNsssisi}", "shape", shape, "dtype", "uint8", "low", 0, "high", 255);
+    if (p.obs_mode == FLAPPY_OBS_FEATURES)
+        return Py_BuildValue("{sNsssdsd}", "shape", shape, "dtype", "float32", "low", -1.0, "high", 1.0);
+    /* lidar: distances in [0, 1], then the vertical speed in [-1, 1] */
+    PyObject* low = PyList_New(p.lidar_rays + 1);
+    for (int k = 0; low != NULL && k <= p.lidar_rays; k++)
+        PyList_SET_ITEM(low, k, PyFloat_FromDouble(k < p.lidar_rays ? 0.0 : -1.0));
+    if (low == NULL) {
+        Py_DECREF(shape);
+        return NULL;
+    }
+    return Py_BuildValue("{sNsssNsd}", "shape", shape, "dtype", "float32", "low", low, "high", 1.0);
 }
 
 static PyObject* param_docs(PyObject* self, PyObject* unused) {
@@ -486,7 +565,7 @@ static PyObject* render(PyObject* self, PyObject* args) {
     const Flappy* env = env_at(handle, i);
     int width, height, channels;
     if (env == NULL || check_frame(frame, &width, &height, &channels) != 0) return NULL;
-    flappy_draw(env, &handle->vec.params, PyArray_DATA((PyArrayObject*)frame), width, height, channels);
+    flappy_draw(env, PyArray_DATA((PyArrayObject*)frame), width, height, channels);
     Py_RETURN_NONE;
 }
 
@@ -535,7 +614,19 @@ static int parse_state(PyObject* state, const FlappyParams* p, FlappyView* view)
     if (state_real(state, "state", "bird_y", &view->bird_y) != 0 || state_count(state, "score", &view->score) != 0 ||
         state_count(state, "tick", &tick) != 0)
         return -1;
-    view->grass_offset = flappy_grass_offset(tick, p->pipe_speed);
+    /* the episode's pipe speed when the state has one (env_get's does), else the parameter */
+    double pipe_speed = p->pipe_speed;
+    if (PyDict_GetItemString(state, "pipe_speed") != NULL && state_real(state, "state", "pipe_speed", &pipe_speed) != 0)
+        return -1;
+    view->grass_offset = flappy_grass_offset(tick, pipe_speed);
+    /* optional presentation keys: pixel observations omit the score and show the sky above the screen */
+    PyObject* show_score = PyDict_GetItemString(state, "show_score");
+    int show = show_score == NULL ? 1 : PyObject_IsTrue(show_score);
+    if (show < 0) return -1;
+    view->show_score = show;
+    view->top = 0.0;
+    if (PyDict_GetItemString(state, "view_top") != NULL && state_real(state, "state", "view_top", &view->top) != 0)
+        return -1;
     PyObject* pipes = state_item(state, "state", "pipes");
     if (pipes == NULL) return -1;
     if (!PyList_Check(pipes) && !PyTuple_Check(pipes)) {
@@ -647,6 +738,9 @@ static PyMethodDef methods[] = {
     {"params", params, METH_NOARGS, "params() -> {name: (default, min, max)}"},
     {"check_params", (PyCFunction)(void (*)(void))check_params, METH_VARARGS | METH_KEYWORDS,
      "check_params(**params) -> {name: value}: the defaults overridden by params, after the checks vec_init makes"},
+    {"param_choices", param_choices, METH_NOARGS, "param_choices() -> {name: (choice, ...)} of the named-choice parameters"},
+    {"obs_spec", (PyCFunction)(void (*)(void))obs_spec, METH_VARARGS | METH_KEYWORDS,
+     "obs_spec(**params) -> {'shape', 'dtype', 'low', 'high'}: one env's observation for these parameters"},
     {"param_docs", param_docs, METH_NOARGS, "param_docs() -> {name: one-line description}"},
     {"render", render, METH_VARARGS,
      "render(handle, i, frame): draw env i into frame, uint8 (height, width, 3) RGB or (height, width) gray"},
@@ -660,8 +754,13 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "binding", "C core of flappy_rl (see csrc/flappy.h).", -1,
-                                    methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "binding",
+    .m_doc = "C core of flappy_rl (see csrc/flappy.h).",
+    .m_size = -1,
+    .m_methods = methods,
+};
 
 #ifdef __clang__
 #define COMPILER "clang " __clang_version__
@@ -690,7 +789,7 @@ PyMODINIT_FUNC PyInit_binding(void) {
     colour_names = lower_case_names(colour_upper, FLAPPY_NUM_COLOURS);
     part_names = lower_case_names(part_upper, FLAPPY_NUM_PARTS);
     if (colour_names == NULL || part_names == NULL || PyModule_AddIntConstant(m, "FRAME_MAX_SIZE", FLAPPY_FRAME_MAX_SIZE) < 0 ||
-        PyModule_AddIntConstant(m, "OBS_SIZE", FLAPPY_OBS_SIZE) < 0 ||
+        PyModule_AddIntConstant(m, "NUM_FEATURES", FLAPPY_FEATURES) < 0 ||
         PyModule_AddIntConstant(m, "NUM_PIPES", FLAPPY_NUM_PIPES) < 0 ||
         PyModule_AddIntConstant(m, "PERF_SCORE", FLAPPY_PERF_SCORE) < 0 ||
         PyModule_AddStringConstant(m, "COMPILER", COMPILER) < 0 ||

@@ -1,16 +1,17 @@
 /* flappy.h: Flappy Bird for reinforcement learning. The whole game is in this header.
  *
  * It has no Python in it: csrc/binding.c wraps it for Python, and plain C programs (the
- * sanitizer test, the benchmark) include it directly.
+ * sanitizer tests, the benchmark) include it directly. Drawing lives in csrc/render.h, which
+ * this header includes where the pixel observation needs it.
  *
  * Coordinates are the original game's screen pixels: x grows to the right, y grows DOWN,
  * one step is one frame at 30 frames per second. The bird stays at a fixed x; the pipes
- * scroll left. All positions are doubles so that the pure-Python twin
- * (src/flappy_rl/reference.py), which uses Python floats, reproduces every number bit for bit.
- * Build with -ffp-contract=off so that no compiler fuses a*b+c into one rounding.
+ * scroll left. All positions are doubles (the LIDAR works in float32) so that the pure-Python
+ * twin (src/flappy_rl/reference.py) reproduces every number bit for bit. Build with
+ * -ffp-contract=off so that no compiler fuses a*b+c into one rounding.
  *
  * Reading order: constants, parameter table, random numbers, state, reset, step,
- * observations, the vector of envs that the binding drives.
+ * observations (features, LIDAR, pixels), the vector of envs that the binding drives.
  */
 #ifndef FLAPPY_H
 #define FLAPPY_H
@@ -43,6 +44,9 @@
     X(FIRST_PIPE_X, 488.0)       /* WORLD_WIDTH + 200: left edge of an episode's first pipe */ \
     X(GAP_TOP_MIN, 80.896)       /* 0.2 * GROUND_Y: highest gap top */                          \
     X(GAP_SPAN, 242.688)         /* 0.6 * GROUND_Y: gap top + gap never exceeds 0.8 * GROUND_Y */ \
+    X(LIDAR_X, 91.6)             /* BIRD_X + BIRD_WIDTH: the rays start at the bird's beak */   \
+    X(PIXELS_TOP, -96.0)         /* pixel observations show the world from here down: the bird's */ \
+                                 /* top rises to y = -93 at most (a flap just below FLAP_CEILING) */ \
     X(FPS, 30.0)
 
 #define FLAPPY_DEFINE_CONSTANT(name, value) static const double FLAPPY_##name = value;
@@ -61,15 +65,38 @@ FLAPPY_CONSTANTS(FLAPPY_DEFINE_CONSTANT)
 #define FLAPPY_NUM_PIPES 4
 
 /* ------------------------------------------------------------------------------------------
- * Parameters, defined once. X(kind, name, default, min, max, doc). kind is REAL (double) or
- * INT (int). This table generates the FlappyParams fields, the defaults, the range checks,
- * and through csrc/binding.c the keyword parsing and flappy_rl.binding.params().
- * Ranges are inclusive. Their limits keep the rules' invariants true:
+ * Named choices of ENUM parameters: X(NAME, "name"), indexed from 0.
+ */
+#define FLAPPY_OBS_MODES(X) X(FEATURES, "features") X(LIDAR, "lidar") X(PIXELS, "pixels")
+#define FLAPPY_DIFFICULTIES(X) X(EASY, "easy") X(NORMAL, "normal") X(HARD, "hard")
+
+enum {
+#define FLAPPY_OBS_MODE_INDEX(name, text) FLAPPY_OBS_##name,
+    FLAPPY_OBS_MODES(FLAPPY_OBS_MODE_INDEX) FLAPPY_NUM_OBS_MODES
+};
+enum {
+#define FLAPPY_DIFFICULTY_INDEX(name, text) FLAPPY_DIFFICULTY_##name,
+    FLAPPY_DIFFICULTIES(FLAPPY_DIFFICULTY_INDEX) FLAPPY_NUM_DIFFICULTIES
+};
+#define FLAPPY_CHOICE_TEXT(name, text) text,
+static const char* const FLAPPY_CHOICES_obs_mode[] = {FLAPPY_OBS_MODES(FLAPPY_CHOICE_TEXT)};
+static const char* const FLAPPY_CHOICES_difficulty[] = {FLAPPY_DIFFICULTIES(FLAPPY_CHOICE_TEXT)};
+
+/* ------------------------------------------------------------------------------------------
+ * Parameters, defined once. X(kind, name, default, min, max, doc). kind is REAL (double), INT
+ * (int) or ENUM (an index into FLAPPY_CHOICES_<name>, given by name from Python). This table
+ * generates the FlappyParams fields, the defaults, the range checks, and through
+ * csrc/binding.c the keyword parsing and flappy_rl.binding.params(). Ranges are inclusive.
+ * Their limits keep the rules' invariants true:
  *  - pipe_speed <= 40 < PIPE_WIDTH + BIRD_WIDTH: a pipe overlaps the bird for at least two
  *    frames and its centre crosses the bird's centre while it is the next pipe (no tunnelling);
  *  - pipe_spacing >= 100 > PIPE_WIDTH + BIRD_WIDTH: one pipe at a time can touch the bird, and
  *    four pipes cover the screen (above);
- *  - gap <= 240 < GAP_SPAN: the gap fits between 0.2 and 0.8 of the ground's height.
+ *  - gap <= 240 < GAP_SPAN: the gap fits between 0.2 and 0.8 of the ground's height;
+ *  - lidar_range <= 256: the rays reach no pipe beyond the four the env keeps (the fifth is at
+ *    least 4 * 100 - 52 - LIDAR_X away).
+ * The <name>_spread parameters randomize each episode: its value of <name> is drawn uniformly
+ * from <name> +- <name>_spread (then kept within <name>'s range) by the env's own generator.
  */
 #define FLAPPY_PARAMS(X)                                                                          \
     X(REAL, gap, 100.0, 30.0, 240.0, "height of the opening between upper and lower pipe, px")     \
@@ -81,15 +108,42 @@ FLAPPY_CONSTANTS(FLAPPY_DEFINE_CONSTANT)
     X(REAL, reward_pipe, 1.0, -100.0, 100.0, "reward for each pipe passed")                        \
     X(REAL, reward_crash, -1.0, -100.0, 100.0, "reward on the frame the bird crashes")             \
     X(REAL, reward_alive, 0.0, -100.0, 100.0, "reward on every frame without a crash")             \
-    X(INT, max_steps, 10000, 1, 1000000000, "frames after which an episode is truncated")
+    X(INT, max_steps, 10000, 1, 1000000000, "frames after which an episode is truncated")          \
+    X(ENUM, obs_mode, FLAPPY_OBS_FEATURES, 0, FLAPPY_NUM_OBS_MODES - 1,                             \
+      "what the agent observes: features (8 numbers), lidar (rays) or pixels (grayscale frames)")    \
+    X(INT, lidar_rays, 180, 1, 1024, "lidar: rays spread evenly over the half-plane ahead")        \
+    X(REAL, lidar_range, 196.0, 16.0, 256.0, "lidar: distance that reads 1, px")                  \
+    X(INT, pixels_width, 36, 8, 288, "pixels: width of each frame")                                \
+    X(INT, pixels_height, 64, 8, 512, "pixels: height of each frame")                              \
+    X(INT, pixels_stack, 2, 1, 8, "pixels: frames observed at once, oldest first")                 \
+    X(REAL, gap_spread, 0.0, 0.0, 210.0, "each episode's gap is drawn from gap +- this")           \
+    X(REAL, pipe_speed_spread, 0.0, 0.0, 39.5, "each episode's pipe_speed is drawn from +- this")  \
+    X(REAL, pipe_spacing_spread, 0.0, 0.0, 900.0, "each episode's pipe_spacing is drawn from +- this") \
+    X(REAL, gravity_spread, 0.0, 0.0, 10.0, "each episode's gravity is drawn from +- this")        \
+    X(ENUM, difficulty, FLAPPY_DIFFICULTY_NORMAL, 0, FLAPPY_NUM_DIFFICULTIES - 1,                   \
+      "a preset: easy, normal or hard sets the parameters left at their defaults")
+
+/* The presets of `difficulty`: X(DIFFICULTY, parameter, value). A preset sets each of its
+ * parameters that is at its table default; a value given explicitly (any other) is kept. */
+#define FLAPPY_DIFFICULTY_PRESETS(X)                                                             \
+    X(EASY, gap, 130.0) X(EASY, pipe_speed, 3.0) X(EASY, pipe_spacing, 180.0)                    \
+    X(HARD, gap, 85.0) X(HARD, pipe_speed, 5.0) X(HARD, pipe_spacing, 130.0)                     \
+    X(HARD, gap_spread, 15.0) X(HARD, pipe_speed_spread, 1.0) X(HARD, gravity_spread, 0.15)
 
 #define FLAPPY_CTYPE_REAL double
 #define FLAPPY_CTYPE_INT int
+#define FLAPPY_CTYPE_ENUM int
 
 typedef struct {
 #define FLAPPY_PARAM_FIELD(kind, name, dflt, lo, hi, doc) FLAPPY_CTYPE_##kind name;
     FLAPPY_PARAMS(FLAPPY_PARAM_FIELD)
 } FlappyParams;
+
+/* FLAPPY_DEFAULT_<name>, FLAPPY_MIN_<name>, FLAPPY_MAX_<name>: the table's values by name. */
+#define FLAPPY_PARAM_CONSTANTS(kind, name, dflt, lo, hi, doc)         \
+    static const FLAPPY_CTYPE_##kind FLAPPY_DEFAULT_##name = dflt;    \
+    static const double FLAPPY_MIN_##name = lo, FLAPPY_MAX_##name = hi;
+FLAPPY_PARAMS(FLAPPY_PARAM_CONSTANTS)
 
 static inline FlappyParams flappy_default_params(void) {
     FlappyParams p;
@@ -98,9 +152,13 @@ static inline FlappyParams flappy_default_params(void) {
     return p;
 }
 
-/* 0 when every parameter is in range; otherwise -1 and a one-line message in err. Written as
- * !(lo <= v && v <= hi) so that NaN is refused too. */
-static inline int flappy_check_params(const FlappyParams* p, char* err, size_t err_size) {
+/* Apply the difficulty preset, then check the ranges: 0 when every parameter is in range;
+ * otherwise -1 and a one-line message in err. Ranges are checked as !(lo <= v && v <= hi), so
+ * NaN is refused too. Resolving twice gives the same parameters. */
+static inline int flappy_resolve_params(FlappyParams* p, char* err, size_t err_size) {
+#define FLAPPY_APPLY_PRESET(level, name, value) \
+    if (p->difficulty == FLAPPY_DIFFICULTY_##level && p->name == FLAPPY_DEFAULT_##name) p->name = value;
+    FLAPPY_DIFFICULTY_PRESETS(FLAPPY_APPLY_PRESET)
 #define FLAPPY_PARAM_CHECK(kind, name, dflt, lo, hi, doc)                                         \
     if (!((double)(lo) <= (double)p->name && (double)p->name <= (double)(hi))) {                  \
         snprintf(err, err_size, "%s must be in [%.17g, %.17g], got %.17g", #name, (double)(lo),  \
@@ -145,12 +203,15 @@ static inline double flappy_rng_unit(FlappyRng* rng) { return flappy_rng_next(rn
  * The pipes are evenly spaced, so one number places them all: pipe j (counting from the
  * oldest one still on screen) has its left edge at front_x + j * pipe_spacing. gap_top is a
  * ring: the oldest pipe's gap is gap_top[first], the next ones follow modulo FLAPPY_NUM_PIPES.
+ * gap, pipe_speed, pipe_spacing and gravity are this episode's: the parameters', or drawn
+ * around them when their spread is not 0.
  */
 typedef struct {
     double bird_y;  /* top edge of the bird's box */
     double bird_vy; /* px per frame, positive = falling */
     double front_x; /* left edge of the oldest pipe */
     double gap_top[FLAPPY_NUM_PIPES];
+    double gap, pipe_speed, pipe_spacing, gravity;
     FlappyRng rng;
     int first; /* ring index of the oldest pipe */
     int tick;  /* frames in this episode */
@@ -164,23 +225,39 @@ typedef struct {
     double episode_return;
     double episode_length;
     double perf; /* score / 50, capped at 1: a [0, 1] progress measure */
+    double gap, pipe_speed, pipe_spacing, gravity; /* the episodes' values, to watch curricula */
     double n;    /* finished episodes */
 } FlappyLog;
 
 #define FLAPPY_PERF_SCORE 50
 
-static inline double flappy_draw_gap_top(Flappy* env, const FlappyParams* p) {
-    return FLAPPY_GAP_TOP_MIN + flappy_rng_unit(&env->rng) * (FLAPPY_GAP_SPAN - p->gap);
+static inline double flappy_draw_gap_top(Flappy* env) {
+    return FLAPPY_GAP_TOP_MIN + flappy_rng_unit(&env->rng) * (FLAPPY_GAP_SPAN - env->gap);
 }
 
-/* Start an episode: bird at mid-height moving up as after a flap, four fresh pipes.
- * Draws FLAPPY_NUM_PIPES numbers from the env's generator, oldest pipe first. */
+/* An episode's value of a parameter with a spread: p->name +- p->name_spread, uniformly, kept
+ * within the parameter's range; no draw when the spread is 0. */
+#define FLAPPY_DRAW_EPISODE_VALUE(env, p, name)                                                    \
+    ((p)->name##_spread == 0.0                                                                     \
+         ? (p)->name                                                                               \
+         : flappy_clamp((p)->name + (p)->name##_spread * (2.0 * flappy_rng_unit(&(env)->rng) - 1.0), \
+                        FLAPPY_MIN_##name, FLAPPY_MAX_##name))
+
+static inline double flappy_clamp(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* Start an episode: this episode's gap, pipe speed, pipe spacing and gravity (drawn in that
+ * order, those with a spread), the bird at mid-height moving up as after a flap, then four
+ * fresh pipes, oldest first. */
 static inline void flappy_reset(Flappy* env, const FlappyParams* p) {
+    env->gap = FLAPPY_DRAW_EPISODE_VALUE(env, p, gap);
+    env->pipe_speed = FLAPPY_DRAW_EPISODE_VALUE(env, p, pipe_speed);
+    env->pipe_spacing = FLAPPY_DRAW_EPISODE_VALUE(env, p, pipe_spacing);
+    env->gravity = FLAPPY_DRAW_EPISODE_VALUE(env, p, gravity);
     env->bird_y = FLAPPY_BIRD_START_Y;
     env->bird_vy = -p->flap_speed;
     env->front_x = FLAPPY_FIRST_PIPE_X;
     env->first = 0;
-    for (int j = 0; j < FLAPPY_NUM_PIPES; j++) env->gap_top[j] = flappy_draw_gap_top(env, p);
+    for (int j = 0; j < FLAPPY_NUM_PIPES; j++) env->gap_top[j] = flappy_draw_gap_top(env);
     env->tick = 0;
     env->score = 0;
     env->episode_return = 0.0;
@@ -188,14 +265,85 @@ static inline void flappy_reset(Flappy* env, const FlappyParams* p) {
 
 /* The first pipe whose right edge is still right of the bird's left edge: the only one that
  * can touch the bird. It is the oldest pipe or the one after it. Returns its ring index. */
-static inline int flappy_next_pipe(const Flappy* env, const FlappyParams* p, double* next_x) {
+static inline int flappy_next_pipe(const Flappy* env, double* next_x) {
     int behind = env->front_x + FLAPPY_PIPE_WIDTH <= FLAPPY_BIRD_X;
-    *next_x = behind ? env->front_x + p->pipe_spacing : env->front_x;
+    *next_x = behind ? env->front_x + env->pipe_spacing : env->front_x;
     return (env->first + behind) & (FLAPPY_NUM_PIPES - 1);
 }
 
 /* ------------------------------------------------------------------------------------------
- * Observations. Eight float32 values, each clipped to [-1, 1]:
+ * One frame, in this order:
+ *  1. bird: a flap (action 1, bird's top below FLAP_CEILING) sets the vertical speed to
+ *     -flap_speed; otherwise gravity adds to it, capped at max_fall_speed. Then y += speed.
+ *  2. pipes: all move left by pipe_speed. When the oldest pipe's right edge has left the screen
+ *     (front_x + PIPE_WIDTH < 0) it is recycled as the newest, pipe_spacing after the last one,
+ *     with a new gap top drawn uniformly from [GAP_TOP_MIN, GAP_TOP_MIN + GAP_SPAN - gap).
+ *  3. score: the next pipe is passed on the frame its centre moves from right of the bird's
+ *     centre to at or left of it.
+ *  4. crash: the bird's box overlaps the next pipe's column (strictly) while its top is above
+ *     the gap top or its bottom below the gap bottom (upper pipes reach up without end), or
+ *     its bottom reaches the ground.
+ *  5. reward: reward_pipe per pipe passed, plus reward_crash on a crash, else reward_alive.
+ *     terminal on a crash; truncation when the episode reaches max_steps frames without one.
+ *     Either way the episode is logged and the env resets itself at once, continuing its
+ *     random sequence, so the observation written next is the first of the new episode.
+ * Returns the reward; sets *terminal and *truncated. The caller writes the observation.
+ */
+static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, FlappyLog* log, bool* terminal,
+                                bool* truncated) {
+    /* Written without branches where the outcome is a coin toss (the flap, the collision), so
+     * that random actions cost no mispredictions; comparisons are combined with & and |. */
+    double fall = env->bird_vy + env->gravity;
+    fall = fall < p->max_fall_speed ? fall : p->max_fall_speed;
+    int flapped = flap & (env->bird_y > FLAPPY_FLAP_CEILING);
+    const double new_speed[2] = {fall, -p->flap_speed}; /* an index, not a branch */
+    env->bird_vy = new_speed[flapped];
+    env->bird_y += env->bird_vy;
+
+    env->front_x -= env->pipe_speed;
+    if (env->front_x + FLAPPY_PIPE_WIDTH < 0.0) { /* once every pipe_spacing / pipe_speed frames */
+        env->front_x += env->pipe_spacing;
+        env->gap_top[env->first] = flappy_draw_gap_top(env);
+        env->first = (env->first + 1) & (FLAPPY_NUM_PIPES - 1);
+    }
+
+    double next_x;
+    int next = flappy_next_pipe(env, &next_x);
+    int passed = (next_x <= FLAPPY_SCORE_X) & (next_x + env->pipe_speed > FLAPPY_SCORE_X);
+
+    double y = env->bird_y;
+    double top = env->gap_top[next];
+    int in_column = next_x < FLAPPY_BIRD_RIGHT;
+    int outside_gap = (y < top) | (y + FLAPPY_BIRD_HEIGHT > top + env->gap);
+    int crashed = (in_column & outside_gap) | (y >= FLAPPY_GROUND_TOUCH_Y);
+
+    double reward = passed * p->reward_pipe + (crashed ? p->reward_crash : p->reward_alive);
+    env->tick += 1;
+    env->score += passed;
+    env->episode_return += (float)reward;
+    int out_of_time = !crashed & (env->tick >= p->max_steps);
+    *terminal = crashed;
+    *truncated = out_of_time;
+
+    if (crashed | out_of_time) { /* about once a hundred frames under random play */
+        double score = env->score;
+        log->score += score;
+        log->episode_return += env->episode_return;
+        log->episode_length += env->tick;
+        log->perf += score >= FLAPPY_PERF_SCORE ? 1.0 : score * (1.0 / FLAPPY_PERF_SCORE);
+        log->gap += env->gap;
+        log->pipe_speed += env->pipe_speed;
+        log->pipe_spacing += env->pipe_spacing;
+        log->gravity += env->gravity;
+        log->n += 1.0;
+        flappy_reset(env, p);
+    }
+    return (float)reward;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Observation: features (obs_mode "features", the default). Eight float32 values, each
+ * clipped to [-1, 1]:
  *   0  bird height: centre y scaled so the top of the screen is -1 and the ground is +1
  *   1  bird vertical speed / max(flap_speed, max_fall_speed), positive = falling
  *   2  next pipe: (its left edge - the bird's left edge) / WORLD_WIDTH
@@ -205,7 +353,7 @@ static inline int flappy_next_pipe(const Flappy* env, const FlappyParams* p, dou
  * "Next pipe" is the first one whose right edge is right of the bird's left edge. While the
  * bird overlaps a pipe horizontally, a negative 3 or 4 means a crash.
  */
-#define FLAPPY_OBS_SIZE 8
+#define FLAPPY_FEATURES 8
 #define FLAPPY_OBS_Y_SCALE (2.0 / FLAPPY_GROUND_Y)
 #define FLAPPY_OBS_X_SCALE (1.0 / FLAPPY_WORLD_WIDTH)
 #define FLAPPY_OBS_GAP_SCALE (1.0 / FLAPPY_GROUND_Y)
@@ -224,109 +372,174 @@ static inline void flappy_clip_to_floats(const double* values, float* out) {
     _mm_storeu_ps(out, _mm_movelh_ps(floats[0], floats[1]));
     _mm_storeu_ps(out + 4, _mm_movelh_ps(floats[2], floats[3]));
 #else
-    for (int k = 0; k < FLAPPY_OBS_SIZE; k++) {
+    for (int k = 0; k < FLAPPY_FEATURES; k++) {
         double v = values[k] < 1.0 ? values[k] : 1.0;
         out[k] = (float)(v > -1.0 ? v : -1.0);
     }
 #endif
 }
 
-static inline void flappy_write_obs(const Flappy* env, const FlappyParams* p, double speed_scale, float* obs) {
+/* The vertical speed as observed, in [-1, 1]; speed_scale is 1 / max(flap_speed, max_fall_speed). */
+static inline double flappy_speed_scale(const FlappyParams* p) {
+    return 1.0 / (p->flap_speed > p->max_fall_speed ? p->flap_speed : p->max_fall_speed);
+}
+
+static inline void flappy_write_features(const Flappy* env, double speed_scale, float* obs) {
     double next_x;
-    int next = flappy_next_pipe(env, p, &next_x);
+    int next = flappy_next_pipe(env, &next_x);
     double y = env->bird_y, bottom = y + FLAPPY_BIRD_HEIGHT;
     double top0 = env->gap_top[next], top1 = env->gap_top[(next + 1) & (FLAPPY_NUM_PIPES - 1)];
-    double values[FLAPPY_OBS_SIZE] = {
+    double values[FLAPPY_FEATURES] = {
         (y + FLAPPY_BIRD_HEIGHT / 2) * FLAPPY_OBS_Y_SCALE - 1.0,
         env->bird_vy * speed_scale,
         (next_x - FLAPPY_BIRD_X) * FLAPPY_OBS_X_SCALE,
         (top0 - y) * FLAPPY_OBS_GAP_SCALE,
-        (top0 + p->gap - bottom) * FLAPPY_OBS_GAP_SCALE,
-        (next_x + p->pipe_spacing - FLAPPY_BIRD_X) * FLAPPY_OBS_X_SCALE,
+        (top0 + env->gap - bottom) * FLAPPY_OBS_GAP_SCALE,
+        (next_x + env->pipe_spacing - FLAPPY_BIRD_X) * FLAPPY_OBS_X_SCALE,
         (top1 - y) * FLAPPY_OBS_GAP_SCALE,
-        (top1 + p->gap - bottom) * FLAPPY_OBS_GAP_SCALE,
+        (top1 + env->gap - bottom) * FLAPPY_OBS_GAP_SCALE,
     };
     flappy_clip_to_floats(values, obs);
 }
 
 /* ------------------------------------------------------------------------------------------
- * One frame, in this order:
- *  1. bird: a flap (action 1, bird's top below FLAP_CEILING) sets the vertical speed to
- *     -flap_speed; otherwise gravity adds to it, capped at max_fall_speed. Then y += speed.
- *  2. pipes: all move left by pipe_speed. When the oldest pipe's right edge has left the screen
- *     (front_x + PIPE_WIDTH < 0) it is recycled as the newest, pipe_spacing after the last one,
- *     with a new gap top drawn uniformly from [GAP_TOP_MIN, GAP_TOP_MIN + GAP_SPAN - gap).
- *  3. score: the next pipe is passed on the frame its centre moves from right of the bird's
- *     centre to at or left of it.
- *  4. crash: the bird's box overlaps the next pipe's column (strictly) while its top is above
- *     the gap top or its bottom below the gap bottom (upper pipes reach up without end), or
- *     its bottom reaches the ground.
- *  5. reward: reward_pipe per pipe passed, plus reward_crash on a crash, else reward_alive.
- *     terminal on a crash; truncation when the episode reaches max_steps frames without one.
- *     Either way the episode is logged and the env resets itself at once, continuing its
- *     random sequence, so the observation written is the first of the new episode.
- * Returns the reward written; sets *terminal and *truncated.
+ * Observation: LIDAR (obs_mode "lidar"). lidar_rays + 1 float32 values:
+ *   0 .. rays-1  distance along ray k to the first pipe or ground it meets, / lidar_range,
+ *                capped at 1 (1: nothing within range). Ray k leaves the bird's beak (x = LIDAR_X,
+ *                the bird's mid-height) at -90 + (k + 0.5) * 180 / rays degrees from the
+ *                horizontal, y down: the half-plane ahead, top to bottom. The sky is empty
+ *                (upper pipes reach up without end, so a ray rising above them meets nothing).
+ *   rays         the bird's vertical speed, as feature 1 (one frame of rays does not show it).
+ * Analytic, in float32 (four rays at a time where the compiler vectorizes), ray against the
+ * ground line and against each pipe column within range: a ray entering a column outside the
+ * gap meets the pipe's front face; entering inside the gap, it meets the gap's top or bottom
+ * edge if it reaches it before leaving the column.
  */
-static inline float flappy_step(Flappy* env, const FlappyParams* p, double speed_scale, int flap, FlappyLog* log,
-                                float* obs, bool* terminal, bool* truncated) {
-    /* Written without branches where the outcome is a coin toss (the flap, the collision), so
-     * that random actions cost no mispredictions; comparisons are combined with & and |. */
-    double fall = env->bird_vy + p->gravity;
-    fall = fall < p->max_fall_speed ? fall : p->max_fall_speed;
-    int flapped = flap & (env->bird_y > FLAPPY_FLAP_CEILING);
-    const double new_speed[2] = {fall, -p->flap_speed}; /* an index, not a branch */
-    env->bird_vy = new_speed[flapped];
-    env->bird_y += env->bird_vy;
+typedef struct {
+    float *dx, *dy, *inv_dx, *inv_dy; /* one allocation, rays floats each */
+    int count;
+} FlappyRays;
 
-    env->front_x -= p->pipe_speed;
-    if (env->front_x + FLAPPY_PIPE_WIDTH < 0.0) { /* once every pipe_spacing / pipe_speed frames */
-        env->front_x += p->pipe_spacing;
-        env->gap_top[env->first] = flappy_draw_gap_top(env, p);
-        env->first = (env->first + 1) & (FLAPPY_NUM_PIPES - 1);
+#define FLAPPY_PI 3.14159265358979323846 /* M_PI is not ISO C; this rounds to the same double as math.pi */
+
+/* The direction table, from libm's cos and sin in double (the twin uses the same ones). */
+static inline int flappy_rays_init(FlappyRays* rays, int count) {
+    rays->count = count;
+    rays->dx = (float*)malloc(4 * (size_t)count * sizeof(float));
+    if (rays->dx == NULL) return -1;
+    rays->dy = rays->dx + count;
+    rays->inv_dx = rays->dy + count;
+    rays->inv_dy = rays->inv_dx + count;
+    for (int k = 0; k < count; k++) {
+        double radians = (-90.0 + (k + 0.5) * (180.0 / count)) * (FLAPPY_PI / 180.0);
+        rays->dx[k] = (float)cos(radians);
+        rays->dy[k] = (float)sin(radians);
+        rays->inv_dx[k] = 1.0f / rays->dx[k];
+        rays->inv_dy[k] = 1.0f / rays->dy[k]; /* +-inf for a horizontal ray: its edge tests fail */
     }
+    return 0;
+}
 
+static inline void flappy_write_lidar(const Flappy* env, const FlappyParams* p, const FlappyRays* rays,
+                                      double speed_scale, float* obs) {
+    const int n = rays->count;
+    const float *dy = rays->dy, *inv_dx = rays->inv_dx, *inv_dy = rays->inv_dy;
+    const float ox = (float)FLAPPY_LIDAR_X, oy = (float)(env->bird_y + FLAPPY_BIRD_HEIGHT / 2);
+    const float range = (float)p->lidar_range, to_ground = (float)FLAPPY_GROUND_Y - oy;
+    for (int k = 0; k < n; k++) {
+        float t = to_ground * inv_dy[k];
+        obs[k] = dy[k] > 0.0f && t < range ? t : range;
+    }
     double next_x;
-    int next = flappy_next_pipe(env, p, &next_x);
-    int passed = (next_x <= FLAPPY_SCORE_X) & (next_x + p->pipe_speed > FLAPPY_SCORE_X);
-
-    double y = env->bird_y;
-    double top = env->gap_top[next];
-    int in_column = next_x < FLAPPY_BIRD_RIGHT;
-    int outside_gap = (y < top) | (y + FLAPPY_BIRD_HEIGHT > top + p->gap);
-    int crashed = (in_column & outside_gap) | (y >= FLAPPY_GROUND_TOUCH_Y);
-
-    double reward = passed * p->reward_pipe + (crashed ? p->reward_crash : p->reward_alive);
-    env->tick += 1;
-    env->score += passed;
-    env->episode_return += (float)reward;
-    int out_of_time = !crashed & (env->tick >= p->max_steps);
-    *terminal = crashed;
-    *truncated = out_of_time;
-
-    if (crashed | out_of_time) { /* about once a hundred frames under random play */
-        double score = env->score;
-        log->score += score;
-        log->episode_return += env->episode_return;
-        log->episode_length += env->tick;
-        log->perf += score >= FLAPPY_PERF_SCORE ? 1.0 : score * (1.0 / FLAPPY_PERF_SCORE);
-        log->n += 1.0;
-        flappy_reset(env, p);
+    int next = flappy_next_pipe(env, &next_x);
+    int kept_ahead = FLAPPY_NUM_PIPES - ((next - env->first) & (FLAPPY_NUM_PIPES - 1));
+    /* The pipes from the next one, while their front face is within range of the beak. */
+    for (int j = 0; j < kept_ahead; j++) {
+        double x = next_x + j * env->pipe_spacing;
+        if (x - FLAPPY_LIDAR_X >= p->lidar_range) break;
+        double top_d = env->gap_top[(next + j) & (FLAPPY_NUM_PIPES - 1)];
+        const float front = (float)x - ox, back = (float)(x + FLAPPY_PIPE_WIDTH) - ox;
+        const float top = (float)top_d - oy, bottom = (float)(top_d + env->gap) - oy; /* relative to the beak */
+        for (int k = 0; k < n; k++) {
+            float t_in = front * inv_dx[k];
+            t_in = t_in > 0.0f ? t_in : 0.0f; /* 0: the beak is in the column already */
+            float t_out = back * inv_dx[k];
+            float y_in = t_in * dy[k];
+            int on_face = (y_in < top) | (y_in > bottom);
+            float t_edge = (dy[k] < 0.0f ? top : bottom) * inv_dy[k];
+            int on_edge = (t_edge >= t_in) & (t_edge < t_out);
+            float t = on_face ? t_in : t_edge;
+            int hit = (on_face | on_edge) & (t_out > 0.0f) & (t < obs[k]);
+            obs[k] = hit ? t : obs[k];
+        }
     }
-    flappy_write_obs(env, p, speed_scale, obs);
-    return (float)reward;
+    const float per_range = (float)(1.0 / p->lidar_range);
+    for (int k = 0; k < n; k++) {
+        float v = obs[k] * per_range;
+        obs[k] = v < 1.0f ? v : 1.0f;
+    }
+    double speed = env->bird_vy * speed_scale;
+    obs[n] = (float)(speed < -1.0 ? -1.0 : (speed > 1.0 ? 1.0 : speed));
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Observation: pixels (obs_mode "pixels"). pixels_stack grayscale frames of pixels_height x
+ * pixels_width (uint8), oldest first, drawn by the rasterizer of render.h: the newest frame
+ * shows the state after this step. At an episode's start every frame of the stack is its first
+ * frame. A frame shows the world from y = PIXELS_TOP down, not only the screen: a bird above the
+ * screen must still see itself, or "fly above everything" becomes a trap its policy cannot see
+ * its way out of. The score is not drawn: it is not the agent's business.
+ */
+#include "render.h"
+
+static inline void flappy_write_pixels(const Flappy* env, const FlappyParams* p, bool new_episode, uint8_t* obs) {
+    const size_t frame = (size_t)p->pixels_width * (size_t)p->pixels_height;
+    uint8_t* newest = obs + (size_t)(p->pixels_stack - 1) * frame;
+    if (!new_episode) memmove(obs, obs + frame, (size_t)(p->pixels_stack - 1) * frame);
+    FlappyView view;
+    flappy_view(env, &view);
+    view.show_score = false;
+    view.top = FLAPPY_PIXELS_TOP;
+    flappy_draw_view(&view, newest, p->pixels_width, p->pixels_height, 1);
+    if (new_episode)
+        for (int s = 0; s < p->pixels_stack - 1; s++) memcpy(obs + (size_t)s * frame, newest, frame);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The shape of one env's observation, and its element type.
+ */
+typedef struct {
+    int ndim;
+    int shape[3];
+    int is_uint8; /* pixels: uint8 in [0, 255]; otherwise float32 */
+    size_t size;  /* elements */
+} FlappyObsSpec;
+
+static inline FlappyObsSpec flappy_obs_spec(const FlappyParams* p) {
+    FlappyObsSpec spec = {1, {FLAPPY_FEATURES, 0, 0}, 0, FLAPPY_FEATURES};
+    if (p->obs_mode == FLAPPY_OBS_LIDAR) {
+        spec.shape[0] = p->lidar_rays + 1;
+        spec.size = (size_t)p->lidar_rays + 1;
+    } else if (p->obs_mode == FLAPPY_OBS_PIXELS) {
+        spec = (FlappyObsSpec){3, {p->pixels_stack, p->pixels_height, p->pixels_width}, 1,
+                               (size_t)p->pixels_stack * (size_t)p->pixels_height * (size_t)p->pixels_width};
+    }
+    return spec;
 }
 
 /* ------------------------------------------------------------------------------------------
  * A vector of envs sharing one parameter set, stepping in place on caller-owned buffers:
- * observations (num_envs x FLAPPY_OBS_SIZE float32), actions (int32), rewards (float32),
- * terminals and truncations (bool). This is what the Python binding drives.
+ * observations (num_envs x the spec's shape, float32 or uint8), actions (int32), rewards
+ * (float32), terminals and truncations (bool). This is what the Python binding drives.
  */
 typedef struct {
     FlappyParams params;
-    double speed_scale; /* 1 / max(flap_speed, max_fall_speed): observation 1's scale */
+    FlappyObsSpec obs_spec;
+    double speed_scale;
+    FlappyRays rays; /* lidar only */
     int num_envs;
     Flappy* envs;
-    float* observations;
+    void* observations;
     const int32_t* actions;
     float* rewards;
     bool* terminals;
@@ -334,50 +547,73 @@ typedef struct {
     FlappyLog log;
 } FlappyVec;
 
-/* Seed env i with (seed, stream i) and start a new episode in every env; zero the step outputs. */
-static inline void flappy_vec_reset(FlappyVec* vec, uint64_t seed) {
+/* Write the observation of one env into obs; new_episode: it (re)started on this call. mode
+ * is a constant where this is inlined, so each observation loop keeps only its own branch. */
+static inline void flappy_write_obs(const Flappy* env, const FlappyParams* p, const FlappyRays* rays,
+                                    double speed_scale, int mode, bool new_episode, void* obs) {
+    if (mode == FLAPPY_OBS_FEATURES)
+        flappy_write_features(env, speed_scale, (float*)obs);
+    else if (mode == FLAPPY_OBS_LIDAR)
+        flappy_write_lidar(env, p, rays, speed_scale, (float*)obs);
+    else
+        flappy_write_pixels(env, p, new_episode, (uint8_t*)obs);
+}
+
+/* Where env i's observation starts in the buffer. */
+static inline void* flappy_vec_obs(const FlappyVec* vec, int i) {
+    size_t bytes = vec->obs_spec.size * (vec->obs_spec.is_uint8 ? 1 : sizeof(float));
+    return (char*)vec->observations + (size_t)i * bytes;
+}
+
+/* New episodes in every env, reseeding env i with (seed, stream i) unless reseed is 0; zero the
+ * step outputs. */
+static inline void flappy_vec_start(FlappyVec* vec, int reseed, uint64_t seed) {
     for (int i = 0; i < vec->num_envs; i++) {
-        Flappy* env = &vec->envs[i];
-        flappy_rng_seed(&env->rng, seed, (uint64_t)i);
-        flappy_reset(env, &vec->params);
-        flappy_write_obs(env, &vec->params, vec->speed_scale, vec->observations + (size_t)i * FLAPPY_OBS_SIZE);
+        if (reseed) flappy_rng_seed(&vec->envs[i].rng, seed, (uint64_t)i);
+        flappy_reset(&vec->envs[i], &vec->params);
+        flappy_write_obs(&vec->envs[i], &vec->params, &vec->rays, vec->speed_scale, vec->params.obs_mode, true,
+                         flappy_vec_obs(vec, i));
         vec->rewards[i] = 0.0f;
         vec->terminals[i] = false;
         vec->truncations[i] = false;
     }
 }
 
+static inline void flappy_vec_reset(FlappyVec* vec, uint64_t seed) { flappy_vec_start(vec, 1, seed); }
+
 /* Start a new episode in every env, keeping each generator where it is. */
-static inline void flappy_vec_restart(FlappyVec* vec) {
-    for (int i = 0; i < vec->num_envs; i++) {
-        flappy_reset(&vec->envs[i], &vec->params);
-        flappy_write_obs(&vec->envs[i], &vec->params, vec->speed_scale,
-                         vec->observations + (size_t)i * FLAPPY_OBS_SIZE);
-        vec->rewards[i] = 0.0f;
-        vec->terminals[i] = false;
-        vec->truncations[i] = false;
-    }
+static inline void flappy_vec_restart(FlappyVec* vec) { flappy_vec_start(vec, 0, 0); }
+
+static inline void flappy_vec_free(FlappyVec* vec) {
+    free(vec->envs);
+    free(vec->rays.dx);
+    vec->envs = NULL;
+    vec->rays.dx = NULL;
+    vec->num_envs = 0;
 }
 
 /* 0 on success; -1 if the parameters are out of range (message in err) or memory ran out.
- * Seeds and resets every env, so the observations are valid on return. */
+ * Resolves the parameters (difficulty preset, range checks), seeds and resets every env, so
+ * the observations are valid on return. The observation buffer must fit flappy_obs_spec. */
 static inline int flappy_vec_init(FlappyVec* vec, const FlappyParams* params, int num_envs, uint64_t seed,
-                                  float* observations, const int32_t* actions, float* rewards, bool* terminals,
+                                  void* observations, const int32_t* actions, float* rewards, bool* terminals,
                                   bool* truncations, char* err, size_t err_size) {
     memset(vec, 0, sizeof(*vec));
-    if (flappy_check_params(params, err, err_size) != 0) return -1;
+    vec->params = *params;
+    if (flappy_resolve_params(&vec->params, err, err_size) != 0) return -1;
     if (num_envs < 1) {
         snprintf(err, err_size, "num_envs must be at least 1, got %d", num_envs);
         return -1;
     }
     vec->envs = (Flappy*)calloc((size_t)num_envs, sizeof(Flappy));
-    if (vec->envs == NULL) {
+    if (vec->envs == NULL ||
+        (vec->params.obs_mode == FLAPPY_OBS_LIDAR && flappy_rays_init(&vec->rays, vec->params.lidar_rays) != 0)) {
+        flappy_vec_free(vec);
         snprintf(err, err_size, "out of memory allocating %d envs", num_envs);
         return -1;
     }
-    vec->params = *params;
-    double top_speed = params->flap_speed > params->max_fall_speed ? params->flap_speed : params->max_fall_speed;
-    vec->speed_scale = 1.0 / top_speed;
+    vec->obs_spec = flappy_obs_spec(&vec->params);
+    vec->speed_scale = flappy_speed_scale(&vec->params);
     vec->num_envs = num_envs;
     vec->observations = observations;
     vec->actions = actions;
@@ -399,25 +635,37 @@ static inline int flappy_vec_find_bad_action(const FlappyVec* vec) {
     return -1;
 }
 
-/* Step every env once. The actions must be valid (flappy_vec_find_bad_action). */
-static inline void flappy_vec_step(FlappyVec* vec) {
+static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode) {
     /* Local copies: stores to the envs' doubles could otherwise alias the parameters and force
      * the compiler to reload them for every env. */
     const FlappyParams params = vec->params;
+    const FlappyRays rays = vec->rays;
     const double speed_scale = vec->speed_scale;
+    const size_t obs_bytes = vec->obs_spec.size * (mode == FLAPPY_OBS_PIXELS ? 1 : sizeof(float));
     FlappyLog log = vec->log;
     Flappy* envs = vec->envs;
     const int32_t* actions = vec->actions;
-    float *observations = vec->observations, *rewards = vec->rewards;
+    char* observations = (char*)vec->observations;
+    float* rewards = vec->rewards;
     bool *terminals = vec->terminals, *truncations = vec->truncations;
     for (int i = 0; i < vec->num_envs; i++) {
-        rewards[i] = flappy_step(&envs[i], &params, speed_scale, actions[i], &log,
-                                 observations + (size_t)i * FLAPPY_OBS_SIZE, &terminals[i], &truncations[i]);
+        rewards[i] = flappy_step(&envs[i], &params, actions[i], &log, &terminals[i], &truncations[i]);
+        flappy_write_obs(&envs[i], &params, &rays, speed_scale, mode, terminals[i] | truncations[i],
+                         observations + (size_t)i * obs_bytes);
     }
     vec->log = log;
 }
 
-/* Means over the episodes finished since the last call, then clear. *n is their number; with
+/* Step every env once. The actions must be valid (flappy_vec_find_bad_action). */
+static inline void flappy_vec_step(FlappyVec* vec) {
+    switch (vec->params.obs_mode) {
+    case FLAPPY_OBS_FEATURES: flappy_vec_step_mode(vec, FLAPPY_OBS_FEATURES); break;
+    case FLAPPY_OBS_LIDAR: flappy_vec_step_mode(vec, FLAPPY_OBS_LIDAR); break;
+    default: flappy_vec_step_mode(vec, FLAPPY_OBS_PIXELS); break;
+    }
+}
+
+/* Means over the episodes finished since the last call, then clear. .n is their number; with
  * none, every mean is 0. */
 static inline FlappyLog flappy_vec_log(FlappyVec* vec) {
     FlappyLog sum = vec->log, mean = {0};
@@ -429,14 +677,12 @@ static inline FlappyLog flappy_vec_log(FlappyVec* vec) {
         mean.episode_return = sum.episode_return * inv;
         mean.episode_length = sum.episode_length * inv;
         mean.perf = sum.perf * inv;
+        mean.gap = sum.gap * inv;
+        mean.pipe_speed = sum.pipe_speed * inv;
+        mean.pipe_spacing = sum.pipe_spacing * inv;
+        mean.gravity = sum.gravity * inv;
     }
     return mean;
-}
-
-static inline void flappy_vec_free(FlappyVec* vec) {
-    free(vec->envs);
-    vec->envs = NULL;
-    vec->num_envs = 0;
 }
 
 #endif /* FLAPPY_H */

@@ -14,10 +14,12 @@
  * Reading order: palette, scene geometry, the view (what the picture depends on), the scene,
  * the rasterizer.
  */
+/* flappy.h includes this file where its pixel observation needs the rasterizer; including
+ * flappy.h first (outside the guard) makes either file a fine thing to include. */
+#include "flappy.h"
+
 #ifndef FLAPPY_RENDER_H
 #define FLAPPY_RENDER_H
-
-#include "flappy.h"
 
 /* ------------------------------------------------------------------------------------------
  * Palette, defined once: X(NAME, red, green, blue). Exported to Python by
@@ -96,6 +98,8 @@ typedef struct {
     double gap_bottom[FLAPPY_NUM_PIPES];
     double grass_offset;                   /* how far the stripes have scrolled, [0, period) */
     int score;
+    bool show_score; /* false in pixel observations */
+    double top;      /* world y at the frame's top edge: 0 shows the screen, PIXELS_TOP the sky above it too */
 } FlappyView;
 
 /* The grass moves with the pipes: by pipe_speed a frame since the episode began. */
@@ -103,16 +107,18 @@ static inline double flappy_grass_offset(int tick, double pipe_speed) {
     return fmod((double)tick * pipe_speed, FLAPPY_GRASS_STRIPE_PERIOD);
 }
 
-static inline void flappy_view(const Flappy* env, const FlappyParams* p, FlappyView* view) {
+static inline void flappy_view(const Flappy* env, FlappyView* view) {
     view->bird_y = env->bird_y;
     for (int j = 0; j < FLAPPY_NUM_PIPES; j++) {
         double top = env->gap_top[(env->first + j) & (FLAPPY_NUM_PIPES - 1)];
-        view->pipe_x[j] = env->front_x + j * p->pipe_spacing;
+        view->pipe_x[j] = env->front_x + j * env->pipe_spacing;
         view->gap_top[j] = top;
-        view->gap_bottom[j] = top + p->gap;
+        view->gap_bottom[j] = top + env->gap;
     }
-    view->grass_offset = flappy_grass_offset(env->tick, p->pipe_speed);
+    view->grass_offset = flappy_grass_offset(env->tick, env->pipe_speed);
     view->score = env->score;
+    view->show_score = true;
+    view->top = 0.0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -134,13 +140,14 @@ typedef struct {
 typedef struct {
     FlappyRect rects[FLAPPY_SCENE_MAX_RECTS];
     int count;
+    double top; /* the view's top: rectangles are clipped to [top, WORLD_HEIGHT) */
 } FlappyScene;
 
-/* Appends the rectangle clipped to the world; drops it when nothing is left (NaN included). */
+/* Appends the rectangle clipped to the view; drops it when nothing is left (NaN included). */
 static inline void flappy_scene_add(FlappyScene* scene, double x0, double y0, double x1, double y1, int colour,
                                     int part) {
     x0 = x0 > 0.0 ? x0 : 0.0;
-    y0 = y0 > 0.0 ? y0 : 0.0;
+    y0 = y0 > scene->top ? y0 : scene->top;
     x1 = x1 < FLAPPY_WORLD_WIDTH ? x1 : FLAPPY_WORLD_WIDTH;
     y1 = y1 < FLAPPY_WORLD_HEIGHT ? y1 : FLAPPY_WORLD_HEIGHT;
     if (!(x0 < x1 && y0 < y1) || scene->count == FLAPPY_SCENE_MAX_RECTS) return;
@@ -186,14 +193,15 @@ static inline void flappy_scene_score(FlappyScene* scene, int score) {
 }
 
 static inline void flappy_scene_build(const FlappyView* v, FlappyScene* scene) {
-    const double W = FLAPPY_WORLD_WIDTH, G = FLAPPY_GROUND_Y;
+    const double W = FLAPPY_WORLD_WIDTH, G = FLAPPY_GROUND_Y, T = v->top > -1e6 ? v->top : -1e6;
     scene->count = 0;
-    flappy_scene_add(scene, 0, 0, W, G, FLAPPY_COLOUR_SKY, FLAPPY_PART_SKY);
+    scene->top = T;
+    flappy_scene_add(scene, 0, T, W, G, FLAPPY_COLOUR_SKY, FLAPPY_PART_SKY);
 
     const double cap = FLAPPY_PIPE_CAP_HEIGHT, over = FLAPPY_PIPE_CAP_OVERHANG;
     for (int j = 0; j < FLAPPY_NUM_PIPES; j++) {
         double x = v->pipe_x[j], x1 = x + FLAPPY_PIPE_WIDTH, top = v->gap_top[j], bottom = v->gap_bottom[j];
-        flappy_scene_add(scene, x, 0, x1, top - cap, FLAPPY_COLOUR_PIPE, FLAPPY_PART_PIPE);
+        flappy_scene_add(scene, x, T, x1, top - cap, FLAPPY_COLOUR_PIPE, FLAPPY_PART_PIPE);
         flappy_scene_add(scene, x - over, top - cap, x1 + over, top, FLAPPY_COLOUR_PIPE_CAP, FLAPPY_PART_PIPE);
         flappy_scene_add(scene, x - over, bottom, x1 + over, bottom + cap, FLAPPY_COLOUR_PIPE_CAP, FLAPPY_PART_PIPE);
         flappy_scene_add(scene, x, bottom + cap, x1, G, FLAPPY_COLOUR_PIPE, FLAPPY_PART_PIPE);
@@ -216,7 +224,7 @@ static inline void flappy_scene_build(const FlappyView* v, FlappyScene* scene) {
     flappy_scene_add(scene, bx + FLAPPY_BIRD_BEAK_X, by + FLAPPY_BIRD_BEAK_Y, bx + FLAPPY_BIRD_WIDTH,
                      by + FLAPPY_BIRD_BEAK_Y + FLAPPY_BIRD_BEAK_HEIGHT, FLAPPY_COLOUR_BIRD_BEAK, FLAPPY_PART_BIRD);
 
-    flappy_scene_score(scene, v->score);
+    if (v->show_score) flappy_scene_score(scene, v->score);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -267,7 +275,7 @@ static inline int flappy_draw_view(const FlappyView* view, uint8_t* out, int wid
     FlappyScene scene;
     flappy_scene_build(view, &scene);
 
-    const double sx = width / FLAPPY_WORLD_WIDTH, sy = height / FLAPPY_WORLD_HEIGHT;
+    const double top = scene.top, sx = width / FLAPPY_WORLD_WIDTH, sy = height / (FLAPPY_WORLD_HEIGHT - top);
     FlappyPixelRect px[FLAPPY_SCENE_MAX_RECTS];
     int n = 0;
     /* Bit y is set where a band of identical rows begins: row 0 and every rectangle's top and
@@ -278,7 +286,7 @@ static inline int flappy_draw_view(const FlappyView* view, uint8_t* out, int wid
     for (int k = 0; k < scene.count; k++) {
         const FlappyRect* r = &scene.rects[k];
         FlappyPixelRect q = {flappy_edge_to_pixel(r->x0, sx, width), flappy_edge_to_pixel(r->x1, sx, width),
-                             flappy_edge_to_pixel(r->y0, sy, height), flappy_edge_to_pixel(r->y1, sy, height),
+                             flappy_edge_to_pixel(r->y0 - top, sy, height), flappy_edge_to_pixel(r->y1 - top, sy, height),
                              r->colour};
         if (q.x0 >= q.x1 || q.y0 >= q.y1) continue; /* thinner than a pixel at this size */
         band_starts[q.y0 >> 6] |= 1ULL << (q.y0 & 63);
@@ -302,10 +310,9 @@ static inline int flappy_draw_view(const FlappyView* view, uint8_t* out, int wid
 }
 
 /* Draw env in its current state; see flappy_draw_view for the buffer and the return value. */
-static inline int flappy_draw(const Flappy* env, const FlappyParams* p, uint8_t* out, int width, int height,
-                              int channels) {
+static inline int flappy_draw(const Flappy* env, uint8_t* out, int width, int height, int channels) {
     FlappyView view;
-    flappy_view(env, p, &view);
+    flappy_view(env, &view);
     return flappy_draw_view(&view, out, width, height, channels);
 }
 

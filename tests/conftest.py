@@ -17,7 +17,7 @@ def scripted_actions(obs):
 def make_buffers(num_envs):
     """Observation, action, reward, terminal and truncation buffers as PufferLib allocates them."""
     return [
-        np.zeros((num_envs, binding.OBS_SIZE), np.float32),
+        np.zeros((num_envs, binding.NUM_FEATURES), np.float32),
         np.zeros(num_envs, np.int32),
         np.zeros(num_envs, np.float32),
         np.zeros(num_envs, bool),

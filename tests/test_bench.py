@@ -25,7 +25,10 @@ def test_bench_command_writes_every_figure(tmp_path):
         assert list(results[section]) == ["1", "64", "1024", "4096"], section
         for figure in results[section].values():
             assert len(figure["windows"]) == bench.WINDOWS and figure["median"] > 0
-    for figure in (results["noop_call"], results["twin"], *results["render"].values()):
+    assert {mode: list(by_size) for mode, by_size in results["modes"].items()} == {"lidar": ["1", "4096"],
+                                                                                  "pixels": ["1", "4096"]}
+    for figure in (results["noop_call"], results["twin"], *results["render"].values(),
+                   *[f for by_size in results["modes"].values() for f in by_size.values()]):
         assert figure["median"] > 0
     assert set(results["render"]) == {"rgb_512x288", "gray_64x36"}
     cores = results["machine"]["cores"]
@@ -59,7 +62,9 @@ def test_bench_compare_measures_flappy_bird_gymnasium(tmp_path):
     assert set(results["flappy_bird_gymnasium"]) == {"features", "lidar"}
     assert all(r["median"] > 0 for r in results["flappy_bird_gymnasium"].values())
     assert set(results["ratios"]["raw_4096_over_flappy_bird_gymnasium"]) == {"features", "lidar"}
+    assert results["ratios"]["lidar_4096_over_flappy_bird_gymnasium_lidar"] > 0
     assert "| flappy-bird-gymnasium, lidar, 1 core | 1 |" in out.stdout
+    assert "x flappy-bird-gymnasium's LIDAR |" in out.stdout
 
 
 def test_pure_c_benchmark_builds_with_the_documented_command_and_runs(tmp_path):

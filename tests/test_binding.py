@@ -11,12 +11,25 @@ from conftest import make_buffers
 PARAMS = binding.params()
 
 
+INT_PARAMS = {"max_steps", "lidar_rays", "pixels_width", "pixels_height", "pixels_stack"}
+CHOICES = {"obs_mode": ("features", "lidar", "pixels"), "difficulty": ("easy", "normal", "hard")}
+NUMERIC = [name for name in PARAMS if name not in CHOICES]
+
+
 def test_params_table():
     assert list(PARAMS) == ["gap", "pipe_speed", "pipe_spacing", "gravity", "flap_speed", "max_fall_speed",
-                            "reward_pipe", "reward_crash", "reward_alive", "max_steps"]
+                            "reward_pipe", "reward_crash", "reward_alive", "max_steps", "obs_mode", "lidar_rays",
+                            "lidar_range", "pixels_width", "pixels_height", "pixels_stack", "gap_spread",
+                            "pipe_speed_spread", "pipe_spacing_spread", "gravity_spread", "difficulty"]
     assert PARAMS["max_steps"] == (10000, 1, 1_000_000_000)
-    assert all(isinstance(v, int) for v in PARAMS["max_steps"])
-    assert all(isinstance(v, float) for name, t in PARAMS.items() if name != "max_steps" for v in t)
+    for name, entry in PARAMS.items():
+        kind = str if name in CHOICES else (int if name in INT_PARAMS else float)
+        assert type(entry[0]) is kind, name
+        if name in CHOICES:
+            assert entry[1:] == (None, None) and entry[0] in CHOICES[name]
+        else:
+            assert all(type(v) is kind for v in entry) and entry[1] <= entry[0] <= entry[2], name
+    assert binding.param_choices() == CHOICES
     assert set(binding.param_docs()) == set(PARAMS)
 
 
@@ -27,19 +40,36 @@ def test_check_params_fills_defaults_and_types():
 
 
 def test_docstring_parameter_table_matches_the_c_table():
-    rows = re.findall(r"^\s*\| (\w+)\s*\| ([-\d.e]+)\s*\| \[([-\d.e]+), ([-\d.e]+)\]", FlappyGymnasiumEnv.__doc__, re.M)
-    documented = {name: tuple(float(v) for v in values) for name, *values in rows}
-    assert documented == {name: tuple(float(v) for v in t) for name, t in PARAMS.items()}
+    doc = FlappyGymnasiumEnv.__doc__
+    numbers = re.findall(r"^\s*\| (\w+)\s*\| ([-\d.e]+)\s*\| \[([-\d.e]+), ([-\d.e]+)\]", doc, re.M)
+    choices = re.findall(r"^\s*\| (\w+)\s*\| ([a-z]+)\s*\| ([a-z]+(?:, [a-z]+)+)\s*\|", doc, re.M)
+    assert {name: tuple(float(v) for v in values) for name, *values in numbers} == {
+        name: tuple(float(v) for v in PARAMS[name]) for name in NUMERIC}
+    assert {name: (default, tuple(names.split(", "))) for name, default, names in choices} == {
+        name: (PARAMS[name][0], CHOICES[name]) for name in CHOICES}
 
 
-@pytest.mark.parametrize("name", list(PARAMS))
+@pytest.mark.parametrize("name", NUMERIC)
 def test_out_of_range_parameter_names_the_range(name, buffers):
     default, lo, hi = PARAMS[name]
     for bad in (lo - 1, hi * 2 + 1):
         with pytest.raises(ValueError, match=rf"^{name} must be in \[{lo:.17g}, {hi:.17g}\], got "):
             binding.vec_init(*buffers, 4, 0, **{name: bad})
-    binding.vec_close(binding.vec_init(*buffers, 4, 0, **{name: lo}))
-    binding.vec_close(binding.vec_init(*buffers, 4, 0, **{name: hi}))
+    for edge in (lo, hi):
+        spec = binding.obs_spec(**{name: edge})
+        obs = np.zeros((4, *spec["shape"]), spec["dtype"])
+        binding.vec_close(binding.vec_init(obs, *buffers[1:], 4, 0, **{name: edge}))
+
+
+@pytest.mark.parametrize("name", list(CHOICES))
+def test_choice_parameters_name_their_choices(name, buffers):
+    listed = ", ".join(repr(c) for c in CHOICES[name])
+    with pytest.raises(ValueError, match=f"^{name} must be one of {re.escape(listed)}, got 'nope'$"):
+        binding.check_params(**{name: "nope"})
+    with pytest.raises(TypeError, match=f"^{name} must be one of {re.escape(listed)}, got 1$"):
+        binding.check_params(**{name: 1})
+    for choice in CHOICES[name]:
+        assert binding.check_params(**{name: choice})[name] == choice
 
 
 def test_nan_and_huge_values_are_out_of_range(buffers):
@@ -52,7 +82,7 @@ def test_nan_and_huge_values_are_out_of_range(buffers):
 
 
 def test_unknown_parameter_names_the_valid_ones(buffers):
-    with pytest.raises(TypeError, match=r"^unknown parameter 'gapp'; valid parameters: gap, pipe_speed, .*max_steps$"):
+    with pytest.raises(TypeError, match=r"^unknown parameter 'gapp'; valid parameters: gap, pipe_speed, .*difficulty$"):
         binding.vec_init(*buffers, 4, 0, gapp=100)
     with pytest.raises(TypeError, match="unknown parameter 'gapp'"):
         Flappy(gapp=100)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from flappy_rl import binding, cli
-from flappy_rl.config import flatten, load_config, parse_args
+from flappy_rl.config import env_names, flatten, load_config, parse_args
 from flappy_rl.errors import ConfigError
 from flappy_rl.policy import Policy
 
@@ -69,7 +69,8 @@ def test_bad_overrides(argv, message):
 
 def test_unknown_mode_and_env():
     assert error_of("trian", "puffer_flappy").startswith("unknown mode 'trian'; valid modes: train, eval, sweep")
-    assert error_of("train", "flapy") == "unknown env 'flapy'; valid envs: puffer_flappy"
+    assert error_of("train", "flapy") == ("unknown env 'flapy'; valid envs: puffer_flappy, puffer_flappy_lidar, "
+                                         "puffer_flappy_pixels")
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -82,7 +83,7 @@ def test_unknown_mode_and_env():
      "puffer: error: unknown vec.backend 'Threads'; valid: PufferEnv, Serial, Multiprocessing"),
     (["train", "puffer_flappy", "--vec.num-envs", "2"], "puffer: error: vec.backend PufferEnv runs one copy"),
     (["train", "puffer_flappy", "--policy-name", "Transformer"],
-     "puffer: error: unknown policy_name 'Transformer'; valid: Policy"),
+     "puffer: error: unknown policy_name 'Transformer'; valid: Policy, CNN"),
     (["sweep", "puffer_flappy"], "puffer: error: puffer sweep records its runs in W&B or Neptune: install one "
                                  "(uv pip install 'wandb<0.28') and pass --wandb (or --neptune)"),
     (["train", "puffer_flappy", "--neptune"], "puffer: error: --neptune needs the neptune package: uv pip install neptune"),
@@ -107,11 +108,15 @@ def test_help_lists_every_option_with_its_default():
 
 
 def test_env_section_is_exactly_the_c_parameters():
-    for env_name in ("puffer_flappy",):
+    choices = binding.param_choices()
+    for env_name in env_names():
         env = load_config(env_name)["env"]
-        assert list(env) == list(binding.params())
+        assert list(env) == list(binding.params()), env_name
         for name, (default, low, high) in binding.params().items():
-            assert type(env[name]) is type(default) and low <= env[name] <= high, name
+            assert type(env[name]) is type(default), (env_name, name)
+            assert env[name] in choices[name] if name in choices else low <= env[name] <= high, (env_name, name)
+    assert load_config("puffer_flappy_lidar")["env"]["obs_mode"] == "lidar"
+    assert load_config("puffer_flappy_pixels")["env"]["obs_mode"] == "pixels"
 
 
 def test_configs_ship_in_the_wheel(tmp_path):
@@ -128,7 +133,7 @@ def test_configs_ship_in_the_wheel(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['puffer_flappy'] 0.995"
+    assert out.stdout.strip() == "['puffer_flappy', 'puffer_flappy_lidar', 'puffer_flappy_pixels'] 0.995"
 
 
 def test_train_writes_a_checkpoint_that_eval_plays(tmp_path):

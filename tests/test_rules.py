@@ -29,9 +29,13 @@ def test_geometry_is_the_original_games():
 
 def test_param_defaults_are_the_original_games():
     defaults = {name: d for name, (d, lo, hi) in binding.params().items()}
-    assert defaults == dict(gap=100, pipe_speed=4, pipe_spacing=144, gravity=1, flap_speed=9, max_fall_speed=10,
-                            reward_pipe=1, reward_crash=-1, reward_alive=0, max_steps=10000)
-    assert all(lo <= d <= hi for d, lo, hi in binding.params().values())
+    assert {k: defaults[k] for k in list(defaults)[:10]} == dict(
+        gap=100, pipe_speed=4, pipe_spacing=144, gravity=1, flap_speed=9, max_fall_speed=10, reward_pipe=1,
+        reward_crash=-1, reward_alive=0, max_steps=10000)
+    # flappy-bird-gymnasium's LIDAR: 180 rays, 196 px (int(288 * 0.8) - 34); no randomization
+    assert (defaults["obs_mode"], defaults["lidar_rays"], defaults["lidar_range"]) == ("features", 180, 196)
+    assert all(defaults[f"{name}_spread"] == 0 for name in ("gap", "pipe_speed", "pipe_spacing", "gravity"))
+    assert defaults["difficulty"] == "normal"
 
 
 def test_reset_state():
@@ -237,8 +241,10 @@ def test_log_means_and_clearing():
     infos = [env.step(np.zeros(4, np.int32))[4] for _ in range(40)]
     # every bird crashes on frame 31: nothing to report at steps 10, 20, 30; all four at 40
     assert infos[9] == infos[19] == infos[29] == []
-    assert infos[39] == [dict(score=0.0, episode_return=-1.0, episode_length=31.0, perf=0.0, n=4.0)]
-    assert binding.vec_log(env.c_envs) == dict(score=0.0, episode_return=0.0, episode_length=0.0, perf=0.0, n=0.0)
+    assert infos[39] == [dict(score=0.0, episode_return=-1.0, episode_length=31.0, perf=0.0, gap=100.0, pipe_speed=4.0,
+                              pipe_spacing=144.0, gravity=1.0, n=4.0)]
+    assert binding.vec_log(env.c_envs) == dict(score=0.0, episode_return=0.0, episode_length=0.0, perf=0.0, gap=0.0,
+                                               pipe_speed=0.0, pipe_spacing=0.0, gravity=0.0, n=0.0)
 
 
 def test_log_score_and_perf():
@@ -247,4 +253,5 @@ def test_log_score_and_perf():
         env.step(scripted_actions(env.observations))
     _, _, _, trunc, info = env.step(scripted_actions(env.observations))
     assert trunc.all()
-    assert info == [dict(score=3.0, episode_return=3.0, episode_length=182.0, perf=3 / 50, n=2.0)]
+    assert info == [dict(score=3.0, episode_return=3.0, episode_length=182.0, perf=3 / 50, gap=200.0, pipe_speed=4.0,
+                         pipe_spacing=144.0, gravity=1.0, n=2.0)]

@@ -38,10 +38,11 @@ def add_play_parser(subparsers):
     play.add_argument("--fps", type=int, default=int(binding.FPS), help="frames per second (default 30)")
     play.add_argument("--seed", type=int, default=None, help="seed of the pipes (default: random)")
     play.add_argument("--overlay", action="store_true", help="start with the observation overlay on")
-    docs = binding.param_docs()
+    docs, choices = binding.param_docs(), binding.param_choices()
     for name, (default, lo, hi) in binding.params().items():
+        allowed = f"one of {', '.join(choices[name])}" if name in choices else f"range [{lo:g}, {hi:g}]"
         play.add_argument(f"--{name.replace('_', '-')}", dest=name, type=type(default), default=None,
-                          help=f"{docs[name]} (default {default:g}, range [{lo:g}, {hi:g}])")
+                          choices=choices.get(name), help=f"{docs[name]} (default {default}, {allowed})")
 
 
 def main():

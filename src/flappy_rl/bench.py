@@ -74,10 +74,11 @@ def one_core():
         os.sched_setaffinity(0, allowed)
 
 
-def raw_binding(num_envs, seconds, call="vec_step"):
-    buffers = [np.zeros((num_envs, binding.OBS_SIZE), np.float32), np.zeros(num_envs, np.int32),
+def raw_binding(num_envs, seconds, call="vec_step", **params):
+    spec = binding.obs_spec(**params)
+    buffers = [np.zeros((num_envs, *spec["shape"]), spec["dtype"]), np.zeros(num_envs, np.int32),
                np.zeros(num_envs, np.float32), np.zeros(num_envs, bool), np.zeros(num_envs, bool)]
-    handle = binding.vec_init(*buffers, num_envs, 0)
+    handle = binding.vec_init(*buffers, num_envs, 0, **params)
     function, rows = getattr(binding, call), random_actions(num_envs)
     counter = iter(range(1 << 62))
 
@@ -211,6 +212,11 @@ def run(seconds=1.0, compare=False, log=print):
             log(f"{name}: " + ", ".join(f"{n}: {r['median'] / 1e6:.2f}M" for n, r in results[name].items()))
         if shutil.which("gcc") and (CSRC / "bench.c").exists():  # a source checkout
             results["pure_c"] = {n: pure_c(n, seconds, build_dir) for n in SIZES}
+        # The other observation modes at their defaults (180 LIDAR rays; two 36 x 64 frames)
+        results["modes"] = {mode: {n: raw_binding(n, seconds, obs_mode=mode) for n in (1, 4096)}
+                            for mode in ("lidar", "pixels")}
+        log("modes: " + ", ".join(f"{mode} {n}: {r['median'] / 1e6:.2f}M" for mode, by_size in results["modes"].items()
+                                  for n, r in by_size.items()))
         results["twin"] = puffer_twin(seconds)
         results["render"] = render_frames(seconds)
         if compare:
@@ -235,6 +241,7 @@ def ratios(results):
     if "flappy_bird_gymnasium" in results:
         fbg = results["flappy_bird_gymnasium"]
         out["raw_4096_over_flappy_bird_gymnasium"] = {kind: raw[4096]["median"] / r["median"] for kind, r in fbg.items()}
+        out["lidar_4096_over_flappy_bird_gymnasium_lidar"] = results["modes"]["lidar"][4096]["median"] / fbg["lidar"]["median"]
         out["wrapper_1_over_flappy_bird_gymnasium"] = {kind: wrap[1]["median"] / r["median"] for kind, r in fbg.items()}
     return out
 
@@ -255,6 +262,11 @@ def table(results):
                      + (f"{r['binding_over_pure_c'][n]:.2f} of pure C |" if pure else "|"))
         lines.append(f"| `Flappy.step` (Python wrapper), 1 core | {n} | {millions(wrap[n]['median'])} | "
                      f"raw / wrapper = {r['wrapper_overhead'][n]:.3f} |")
+    for mode, by_size in results["modes"].items():
+        for n, figure in by_size.items():
+            versus = r.get("lidar_4096_over_flappy_bird_gymnasium_lidar") if (mode, n) == ("lidar", 4096) else None
+            lines.append(f"| binding `vec_step`, obs_mode {mode}, 1 core | {n} | {millions(figure['median'])} | "
+                         + (f"{versus:,.0f}x flappy-bird-gymnasium's LIDAR |" if versus else "|"))
     for mp in results["multiprocessing"]:
         lines.append(f"| `vector.make` Multiprocessing, {mp['workers']} workers x {mp['envs_per_worker']} | "
                      f"{mp['workers'] * mp['envs_per_worker']} | {millions(mp['median'])} | |")
@@ -319,6 +331,7 @@ def main(argv=None):
     for key in ("raw", "wrapper", "pure_c"):
         if key in results:
             results[key] = {int(n): r for n, r in results[key].items()}
+    results["modes"] = {mode: {int(n): r for n, r in by_size.items()} for mode, by_size in results["modes"].items()}
     for key in ("wrapper_overhead", "binding_over_pure_c"):
         if key in results["ratios"]:
             results["ratios"][key] = {int(n): r for n, r in results["ratios"][key].items()}

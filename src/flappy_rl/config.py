@@ -220,7 +220,7 @@ def build_parser(mode, env_name, config):
     for name, default, convert, text, modes in MODE_OPTIONS:
         if mode in modes:
             add_option(group, name, default, convert, text + " ")
-    c_params, c_docs = binding.params(), binding.param_docs()
+    c_params, c_docs, c_choices = binding.params(), binding.param_docs(), binding.param_choices()
     groups = {}
     for key, default in flatten(config):
         if key == "env_name":
@@ -234,7 +234,8 @@ def build_parser(mode, env_name, config):
         if section == "env" and name in c_params:
             # typed by the C table (max_steps is an int, gap a float), not by how the ini spells it
             c_default, low, high = c_params[name]
-            convert, text = type_of(c_default), f"{c_docs[name]}, in [{low:g}, {high:g}] "
+            allowed = "{" + ", ".join(c_choices[name]) + "}" if name in c_choices else f"[{low:g}, {high:g}]"
+            convert, text = type_of(c_default), f"{c_docs[name]}, in {allowed} "
         add_option(groups[section], key, default, convert, text)
     return parser
 

@@ -11,6 +11,13 @@ from flappy_rl.render import RaylibWindow, check_fps, check_scale
 RENDER_MODES = ["human", "rgb_array"]
 
 
+def observation_space(**params):
+    """One env's observation space for these parameters, as the C core defines it."""
+    spec = binding.obs_spec(**params)
+    low = np.array(spec["low"], spec["dtype"]) if isinstance(spec["low"], list) else spec["low"]
+    return gymnasium.spaces.Box(low, spec["high"], spec["shape"], np.dtype(spec["dtype"]))
+
+
 class Flappy(pufferlib.PufferEnv):
     """Flappy Bird, `num_envs` birds simulated in C, writing in place into PufferLib's buffers.
 
@@ -18,14 +25,17 @@ class Flappy(pufferlib.PufferEnv):
     `flappy_rl.FlappyGymnasiumEnv`, whose docstring is the specification; this env reproduces
     it bit for bit, about a thousand times faster.
 
-    - Observation space (one agent): `Box(-1, 1, (8,), float32)`; action space: `Discrete(2)`,
-      0 = do nothing, 1 = flap.
+    - Observation space (one agent): by `obs_mode`, as the twin's docstring tables them:
+      features `Box(-1, 1, (8,), float32)`; lidar `Box(0, 1, (lidar_rays + 1,), float32)` (the
+      last value, the vertical speed, in [-1, 1]); pixels `Box(0, 255, (pixels_stack,
+      pixels_height, pixels_width), uint8)`. Action space: `Discrete(2)`, 0 = do nothing, 1 = flap.
     - Each step overwrites rewards, terminals and truncations for every env. An env whose
       episode ended (terminal on a crash, truncation at `max_steps`) resets itself at once, and
       its observation is the first of the new episode.
     - Every `log_interval` steps, if episodes ended since the last report, `step` returns in
       its info list one dict of means over them: score (pipes), episode_return,
-      episode_length, perf (score / 50, capped at 1) and n (their number).
+      episode_length, perf (score / 50, capped at 1), the episodes' gap, pipe_speed,
+      pipe_spacing and gravity (which vary with the *_spread parameters) and n (their number).
     - Seeding: env i draws its pipes from a PCG32 generator seeded with (seed, i), so its
       game does not depend on how many envs run beside it. `reset(seed)` reseeds every env;
       `reset(None)` starts new episodes and keeps each generator where it is. The envs are
@@ -54,8 +64,7 @@ class Flappy(pufferlib.PufferEnv):
         self.window = None  # the raylib window, opened by the first render() in human mode
         if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
             raise ValueError(f"log_interval must be a positive int, got {log_interval!r}")
-        binding.check_params(**params)  # fail before PufferLib allocates buffers
-        self.single_observation_space = gymnasium.spaces.Box(-1.0, 1.0, (binding.OBS_SIZE,), np.float32)
+        self.single_observation_space = observation_space(**params)  # checks params before any allocation
         self.single_action_space = gymnasium.spaces.Discrete(2)
         self.num_agents = num_envs
         self.render_mode = render_mode

@@ -1,9 +1,12 @@
-"""Policies for PuffeRL: an MLP actor-critic, and the same wrapped in PufferLib's LSTM.
+"""Policies for PuffeRL: an MLP (features, LIDAR) and a CNN (pixels) actor-critic, either of
+them wrapped in PufferLib's LSTM if asked.
 
 Both follow PufferLib's policy protocol: `forward_eval(obs, state) -> (logits, value)` for
 acting, `forward(obs, state)` for training, and the `encode_observations` / `decode_actions`
 split that `pufferlib.models.LSTMWrapper` needs to put a recurrent cell between them.
 """
+
+import math
 
 import numpy as np
 import torch
@@ -13,25 +16,25 @@ import pufferlib.models
 from pufferlib.pytorch import layer_init
 
 
-class Policy(nn.Module):
-    """An MLP over the flattened observation: `num_layers` layers of `hidden_size` GELU units,
-    then a linear action head (small init: near-uniform first actions) and a value head."""
+class ActorCritic(nn.Module):
+    """The part shared by the policies: an `encoder` (the subclass's) turns observations into a
+    hidden vector of `hidden_size`, then a linear action head and a linear value head.
 
-    def __init__(self, env, hidden_size=64, num_layers=2):
+    The action head starts with small weights, so every observation gets about the same first
+    actions: flap with `initial_flap_probability`. A half-and-half start lifts the bird above
+    the screen, where a pixel agent cannot see it; one flap in ten keeps it about level."""
+
+    def __init__(self, env, encoder, hidden_size, initial_flap_probability):
         super().__init__()
+        if not 0 < initial_flap_probability < 1:
+            raise ValueError(f"initial_flap_probability must be in (0, 1), got {initial_flap_probability}")
         self.hidden_size = hidden_size
         self.is_continuous = False  # read by pufferlib.models.LSTMWrapper
-        obs_size = int(np.prod(env.single_observation_space.shape))
-        layers, width = [], obs_size
-        for _ in range(num_layers):
-            layers += [layer_init(nn.Linear(width, hidden_size)), nn.GELU()]
-            width = hidden_size
-        self.encoder = nn.Sequential(*layers)
+        self.encoder = encoder
         self.actor = layer_init(nn.Linear(hidden_size, env.single_action_space.n), std=0.01)
+        with torch.no_grad():  # log-odds of a flap (action 1) against doing nothing (action 0)
+            self.actor.bias[1] = math.log(initial_flap_probability / (1 - initial_flap_probability))
         self.value = layer_init(nn.Linear(hidden_size, 1), std=1.0)
-
-    def encode_observations(self, observations, state=None):
-        return self.encoder(observations.reshape(observations.shape[0], -1).float())
 
     def decode_actions(self, hidden):
         return self.actor(hidden), self.value(hidden)
@@ -43,6 +46,47 @@ class Policy(nn.Module):
         return self.forward_eval(observations, state)
 
 
+class Policy(ActorCritic):
+    """An MLP over the flattened observation (features or LIDAR): `num_layers` layers of
+    `hidden_size` GELU units."""
+
+    def __init__(self, env, hidden_size=64, num_layers=2, initial_flap_probability=0.5):
+        layers, width = [], int(np.prod(env.single_observation_space.shape))
+        for _ in range(num_layers):
+            layers += [layer_init(nn.Linear(width, hidden_size)), nn.GELU()]
+            width = hidden_size
+        super().__init__(env, nn.Sequential(*layers), hidden_size, initial_flap_probability)
+
+    def encode_observations(self, observations, state=None):
+        return self.encoder(observations.reshape(observations.shape[0], -1).float())
+
+
+class CNN(ActorCritic):
+    """A small convolutional network over the stacked grayscale frames of obs_mode "pixels"
+    (pixels_stack x height x width, uint8): an 8 x 8 stride-4 layer of `channels` filters, a
+    4 x 4 stride-2 layer of twice as many, then one layer of `hidden_size` units. Large strides
+    keep it quick on a CPU (small stride-2 stacks train about ten times slower there)."""
+
+    def __init__(self, env, hidden_size=64, channels=8, initial_flap_probability=0.1):
+        frame_shape = tuple(env.single_observation_space.shape)
+        if len(frame_shape) != 3:
+            raise ValueError(f"CNN needs stacked frames (obs_mode pixels), got observations of shape {frame_shape}")
+        convolutions = nn.Sequential(
+            layer_init(nn.Conv2d(frame_shape[0], channels, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(channels, 2 * channels, 4, stride=2)), nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = convolutions(torch.zeros(1, *frame_shape)).shape[1]
+        encoder = nn.Sequential(*convolutions, layer_init(nn.Linear(flat, hidden_size)), nn.ReLU())
+        super().__init__(env, encoder, hidden_size, initial_flap_probability)
+        self.frame_shape = frame_shape
+
+    def encode_observations(self, observations, state=None):
+        frames = observations.reshape(observations.shape[0], *self.frame_shape).float() * (1.0 / 255.0)
+        return self.encoder(frames)
+
+
 class Recurrent(pufferlib.models.LSTMWrapper):
     """`Policy` with an LSTM cell between its encoder and its heads."""
 
@@ -50,7 +94,7 @@ class Recurrent(pufferlib.models.LSTMWrapper):
         super().__init__(env, policy, input_size, hidden_size)
 
 
-POLICIES = {"Policy": Policy}
+POLICIES = {"Policy": Policy, "CNN": CNN}
 RECURRENT = {"Recurrent": Recurrent}
 
 
@@ -74,11 +118,13 @@ def load_weights(policy, path, device):
         raise CheckpointError(f"checkpoint {path} is not a state dict of tensors")
     state = {key.removeprefix("module."): value for key, value in state.items()}
     expected = policy.state_dict()
+    first_layer = next((key for key in expected if key.endswith("encoder.0.weight")), None)
+    if first_layer in state and expected[first_layer].dim() == 2 and state[first_layer].dim() == 2 \
+            and state[first_layer].shape[1] != expected[first_layer].shape[1]:  # the likeliest mix-up, named as such
+        raise CheckpointError(f"checkpoint {path} was trained on observations of size {state[first_layer].shape[1]}, "
+                              f"but this env gives {expected[first_layer].shape[1]}")
     for key, tensor in expected.items():
         if key in state and state[key].shape != tensor.shape:
-            if key.endswith("encoder.0.weight") and state[key].shape[1:] != tensor.shape[1:]:
-                raise CheckpointError(f"checkpoint {path} was trained on observations of size {state[key].shape[1]}, "
-                                      f"but this env gives {tensor.shape[1]}")
             raise CheckpointError(f"checkpoint {path} does not fit this policy: {key} has shape "
                                   f"{list(state[key].shape)}, the policy's is {list(tensor.shape)}")
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))

@@ -85,7 +85,7 @@ def make_policy(args, env):
         policy = POLICIES[name](env, **args["policy"])
         if rnn_name is not None:
             policy = RECURRENT[rnn_name](env, policy, **args["rnn"])
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise ConfigError(f"[policy]/[rnn]: {error}") from None
     return policy
 

@@ -1,9 +1,11 @@
 /* core_check.c: a plain C program over csrc/flappy.h, with no Python. It steps vectors of envs
- * under random and scripted play, at default and extreme parameters, and checks invariants
- * after every step. tests/test_c_core.py builds it with AddressSanitizer and
- * UndefinedBehaviorSanitizer and runs it; valgrind runs it too. Exits 0 when everything holds.
+ * under random and scripted play, in every observation mode, at default and extreme
+ * parameters, and checks invariants after every step. tests/test_c_core.py builds it with
+ * AddressSanitizer and UndefinedBehaviorSanitizer and runs it, and runs it under valgrind.
+ * Exits 0 when everything holds.
  *
- * usage: core_check [total_env_steps]   (default 1000000)
+ * usage: core_check [total_env_steps]   (default 1000000: the defaults get that many per run,
+ * the other parameter sets a tenth)
  */
 #include "flappy.h"
 
@@ -20,10 +22,13 @@ static int failures = 0;
         }                                                                \
     } while (0)
 
-/* The tests' scripted player: flap when the bird's bottom would fall below the gap's bottom. */
-static int scripted_action(const float* obs) {
-    double clearance = obs[4] * FLAPPY_GROUND_Y, fall = obs[1] * 10.0 + 1.0;
-    return clearance - fall < 0;
+/* The tests' scripted player, from the state: flap when the bird's bottom would fall below the
+ * next gap's bottom. */
+static int scripted_action(const Flappy* env) {
+    double next_x;
+    int next = flappy_next_pipe(env, &next_x);
+    double bottom_clearance = env->gap_top[next] + env->gap - (env->bird_y + FLAPPY_BIRD_HEIGHT);
+    return bottom_clearance - (env->bird_vy + env->gravity) < 0;
 }
 
 typedef struct {
@@ -31,25 +36,51 @@ typedef struct {
     long episodes, pipes;
 } RunSummary;
 
+static uint64_t fnv1a(uint64_t hash, const void* data, size_t size) {
+    const uint8_t* bytes = (const uint8_t*)data;
+    for (size_t k = 0; k < size; k++) hash = (hash ^ bytes[k]) * 1099511628211ULL;
+    return hash;
+}
+
+/* Every observation value within its mode's bounds (features [-1, 1]; lidar distances [0, 1]
+ * and the speed [-1, 1]; pixels are bytes, always in range). */
+static void check_observation(const FlappyVec* vec, int i) {
+    const FlappyObsSpec* spec = &vec->obs_spec;
+    if (spec->is_uint8) return;
+    const float* o = (const float*)vec->observations + (size_t)i * spec->size;
+    int lidar = vec->params.obs_mode == FLAPPY_OBS_LIDAR;
+    for (size_t k = 0; k < spec->size; k++) {
+        float low = lidar && k + 1 < spec->size ? 0.0f : -1.0f;
+        CHECK(o[k] >= low && o[k] <= 1.0f, "obs[%zu] = %g out of [%g, 1]", k, o[k], low);
+    }
+}
+
 static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed) {
-    float obs[NUM_ENVS * FLAPPY_OBS_SIZE];
+    RunSummary out = {1469598103934665603ULL, 0, 0};
+    char err[256];
+    FlappyParams resolved = *params;
+    CHECK(flappy_resolve_params(&resolved, err, sizeof(err)) == 0, "parameters rejected: %s", err);
+    FlappyObsSpec spec = flappy_obs_spec(&resolved);
+    size_t obs_bytes = NUM_ENVS * spec.size * (spec.is_uint8 ? 1 : sizeof(float));
+    void* obs = malloc(obs_bytes);
     int32_t actions[NUM_ENVS] = {0};
     float rewards[NUM_ENVS];
     bool terminals[NUM_ENVS], truncations[NUM_ENVS];
-    char err[256];
     FlappyVec vec;
-    RunSummary out = {1469598103934665603ULL, 0, 0};
     int status = flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, err,
                                  sizeof(err));
     CHECK(status == 0, "vec_init failed: %s", err);
-    if (status != 0) return out;
+    if (status != 0) {
+        free(obs);
+        return out;
+    }
     FlappyRng coin;
     flappy_rng_seed(&coin, seed, 999);
     const FlappyParams* p = &vec.params;
-    double logged_episodes = 0, logged_score_sum = 0;
+    double logged_episodes = 0;
     for (long t = 0; t < env_steps / NUM_ENVS; t++) {
         for (int i = 0; i < NUM_ENVS; i++) {
-            int scripted = scripted_action(obs + i * FLAPPY_OBS_SIZE);
+            int scripted = scripted_action(&vec.envs[i]);
             actions[i] = (flappy_rng_next(&coin) % 100) < 4 ? !scripted : scripted; /* mostly good play */
         }
         if (t % 1000 == 999) actions[t % NUM_ENVS] = 2; /* a bad action is found, not stepped */
@@ -61,38 +92,40 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed)
             CHECK(bad == -1, "valid actions reported bad at %d", bad);
         }
         flappy_vec_step(&vec);
+        out.checksum = fnv1a(out.checksum, obs, obs_bytes);
         for (int i = 0; i < NUM_ENVS; i++) {
-            const float* o = obs + i * FLAPPY_OBS_SIZE;
-            for (int k = 0; k < FLAPPY_OBS_SIZE; k++) {
-                CHECK(o[k] >= -1.0f && o[k] <= 1.0f, "obs[%d] = %g out of [-1, 1]", k, o[k]);
-                uint32_t bits;
-                memcpy(&bits, &o[k], 4);
-                out.checksum = (out.checksum ^ bits) * 1099511628211ULL;
-            }
+            const Flappy* env = &vec.envs[i];
+            check_observation(&vec, i);
             CHECK(!(terminals[i] && truncations[i]), "terminal and truncated at once");
             double r = rewards[i], base = terminals[i] ? p->reward_crash : p->reward_alive;
             int pipe = r != (float)base;
             CHECK(!pipe || r == (float)(p->reward_pipe + base), "unexpected reward %g", r);
             out.pipes += pipe;
             out.episodes += terminals[i] || truncations[i];
-            CHECK(vec.envs[i].tick < p->max_steps, "tick %d reached max_steps", vec.envs[i].tick);
-            CHECK(vec.envs[i].bird_y < FLAPPY_GROUND_TOUCH_Y, "bird below ground after step");
+            CHECK(env->tick < p->max_steps, "tick %d reached max_steps", env->tick);
+            CHECK(env->bird_y < FLAPPY_GROUND_TOUCH_Y, "bird below ground after step");
+            CHECK(env->gap >= FLAPPY_MIN_gap && env->gap <= FLAPPY_MAX_gap && env->pipe_speed >= FLAPPY_MIN_pipe_speed &&
+                      env->pipe_speed <= FLAPPY_MAX_pipe_speed && env->pipe_spacing >= FLAPPY_MIN_pipe_spacing &&
+                      env->pipe_spacing <= FLAPPY_MAX_pipe_spacing && env->gravity >= FLAPPY_MIN_gravity &&
+                      env->gravity <= FLAPPY_MAX_gravity,
+                  "episode values out of their ranges");
+            CHECK(fabs(env->gap - p->gap) <= p->gap_spread && fabs(env->gravity - p->gravity) <= p->gravity_spread,
+                  "episode values beyond their spread");
         }
         if (t % 97 == 0) {
             FlappyLog log = flappy_vec_log(&vec);
             logged_episodes += log.n;
-            logged_score_sum += log.score * log.n;
             CHECK(log.perf >= 0 && log.perf <= 1, "perf %g out of [0, 1]", log.perf);
+            CHECK(log.n == 0 || (log.gap >= FLAPPY_MIN_gap && log.gap <= FLAPPY_MAX_gap), "mean gap %g", log.gap);
         }
     }
     FlappyLog log = flappy_vec_log(&vec);
     logged_episodes += log.n;
-    logged_score_sum += log.score * log.n;
     CHECK(logged_episodes == out.episodes, "log counted %g episodes, steps %ld", logged_episodes, out.episodes);
     FlappyLog empty = flappy_vec_log(&vec);
     CHECK(empty.n == 0 && empty.score == 0, "vec_log did not clear");
-    (void)logged_score_sum;
     flappy_vec_free(&vec);
+    free(obs);
     return out;
 }
 
@@ -101,14 +134,23 @@ int main(int argc, char** argv) {
     char err[256];
 
     FlappyParams p = flappy_default_params();
-    CHECK(flappy_check_params(&p, err, sizeof(err)) == 0, "defaults rejected: %s", err);
+    CHECK(flappy_resolve_params(&p, err, sizeof(err)) == 0, "defaults rejected: %s", err);
     p.gap = NAN;
-    CHECK(flappy_check_params(&p, err, sizeof(err)) != 0, "NaN gap accepted");
+    CHECK(flappy_resolve_params(&p, err, sizeof(err)) != 0, "NaN gap accepted");
     p = flappy_default_params();
     p.max_steps = 0;
-    CHECK(flappy_check_params(&p, err, sizeof(err)) != 0 && strstr(err, "max_steps must be in [1, 1000000000]"),
+    CHECK(flappy_resolve_params(&p, err, sizeof(err)) != 0 && strstr(err, "max_steps must be in [1, 1000000000]"),
           "max_steps 0: %s", err);
-    float obs[FLAPPY_OBS_SIZE];
+    p = flappy_default_params();
+    p.obs_mode = FLAPPY_NUM_OBS_MODES;
+    CHECK(flappy_resolve_params(&p, err, sizeof(err)) != 0, "obs_mode past the last accepted");
+    p = flappy_default_params();
+    p.difficulty = FLAPPY_DIFFICULTY_HARD;
+    p.pipe_speed = 6.0;
+    CHECK(flappy_resolve_params(&p, err, sizeof(err)) == 0 && p.gap == 85.0 && p.pipe_speed == 6.0 &&
+              p.gap_spread == 15.0,
+          "hard preset: gap %g, pipe_speed %g (given 6), gap_spread %g", p.gap, p.pipe_speed, p.gap_spread);
+    float obs[FLAPPY_FEATURES];
     int32_t act[1];
     float rew[1];
     bool term[1], trunc[1];
@@ -116,16 +158,24 @@ int main(int argc, char** argv) {
     p = flappy_default_params();
     CHECK(flappy_vec_init(&vec, &p, 0, 0, obs, act, rew, term, trunc, err, sizeof(err)) != 0, "0 envs accepted");
 
-    /* Defaults, then every parameter at its low end, then at its high end. */
-    FlappyParams sets[3];
-    sets[0] = flappy_default_params();
-#define AT_LOW(kind, name, dflt, lo, hi, doc) sets[1].name = lo;
-#define AT_HIGH(kind, name, dflt, lo, hi, doc) sets[2].name = hi;
+    /* Each observation mode at the defaults, with randomized episodes, then every parameter at
+     * its low end (features), then at its high end (pixels of 8 x 512 x 288, every spread). */
+    enum { SETS = 6 };
+    FlappyParams sets[SETS];
+    for (int s = 0; s < 4; s++) sets[s] = flappy_default_params();
+    sets[1].obs_mode = FLAPPY_OBS_LIDAR;
+    sets[2].obs_mode = FLAPPY_OBS_PIXELS;
+    sets[3].gap_spread = 40.0;
+    sets[3].pipe_speed_spread = 2.0;
+    sets[3].pipe_spacing_spread = 60.0;
+    sets[3].gravity_spread = 0.5;
+#define AT_LOW(kind, name, dflt, lo, hi, doc) sets[4].name = lo;
+#define AT_HIGH(kind, name, dflt, lo, hi, doc) sets[5].name = hi;
     FLAPPY_PARAMS(AT_LOW)
     FLAPPY_PARAMS(AT_HIGH)
     long episodes = 0, pipes = 0;
-    for (int s = 0; s < 3; s++) {
-        long steps = s == 0 ? total : total / 10;
+    for (int s = 0; s < SETS; s++) {
+        long steps = s == 0 ? total : (s == SETS - 1 ? total / 1000 : total / 10);
         RunSummary a = run(&sets[s], steps, 42);
         RunSummary b = run(&sets[s], steps, 42);
         RunSummary c = run(&sets[s], steps, 43);
@@ -133,7 +183,7 @@ int main(int argc, char** argv) {
         CHECK(a.checksum != c.checksum, "set %d: different seeds, same game", s);
         episodes += a.episodes;
         pipes += a.pipes;
-        if (s == 0) CHECK(a.pipes > 0 && a.episodes > 0, "default play never scored or never ended");
+        if (s < 4) CHECK(a.pipes > 0 && a.episodes > 0, "set %d: play never scored or never ended", s);
     }
     if (failures) return 1;
     printf("ok: %ld env steps per run, %ld episodes, %ld pipes\n", total, episodes, pipes);

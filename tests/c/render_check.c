@@ -73,7 +73,7 @@ static void check_scene_bounds(const FlappyView* view) {
 }
 
 static void check_played_frames(const FlappyParams* params, int frames_per_size, uint64_t seed) {
-    float obs[NUM_ENVS * FLAPPY_OBS_SIZE];
+    float obs[NUM_ENVS * FLAPPY_FEATURES];
     int32_t actions[NUM_ENVS] = {0};
     float rewards[NUM_ENVS];
     bool terminals[NUM_ENVS], truncations[NUM_ENVS];
@@ -93,7 +93,7 @@ static void check_played_frames(const FlappyParams* params, int frames_per_size,
         }
         const Flappy* env = &vec.envs[t % NUM_ENVS];
         FlappyView view;
-        flappy_view(env, &vec.params, &view);
+        flappy_view(env, &view);
         check_scene_bounds(&view);
         const int* size = SIZES[t % NUM_SIZES];
         check_view(&view, size[0], size[1], size[2]);
@@ -102,7 +102,7 @@ static void check_played_frames(const FlappyParams* params, int frames_per_size,
         double cx = FLAPPY_BIRD_X + FLAPPY_BIRD_WIDTH / 4, cy = env->bird_y + FLAPPY_BIRD_HEIGHT / 2;
         if (cy > 0 && cy < FLAPPY_GROUND_Y) {
             uint8_t frame[512 * 288];
-            flappy_draw(env, &vec.params, frame, 288, 512, 1);
+            flappy_draw(env, frame, 288, 512, 1);
             CHECK(frame[(int)cy * 288 + (int)cx] == FLAPPY_PALETTE_GRAY[FLAPPY_COLOUR_BIRD], "bird not drawn");
         }
     }
@@ -119,13 +119,17 @@ int main(int argc, char** argv) {
 #define AT_HIGH(kind, name, dflt, lo, hi, doc) sets[2].name = hi;
     FLAPPY_PARAMS(AT_LOW)
     FLAPPY_PARAMS(AT_HIGH)
-    for (int s = 0; s < 3; s++) check_played_frames(&sets[s], frames_per_size * NUM_SIZES, 42 + s);
+    for (int s = 0; s < 3; s++) {
+        sets[s].obs_mode = FLAPPY_OBS_FEATURES; /* the states are what is drawn here; obs is float[8] per env */
+        check_played_frames(&sets[s], frames_per_size * NUM_SIZES, 42 + s);
+    }
 
     /* Absurd views: drawn without a fault, every pixel written, palette colours only. */
     const double absurd[] = {NAN, INFINITY, -INFINITY, 1e300, -1e300, -0.0, 1e-300, 511.999, 288.0};
     int num_absurd = (int)(sizeof(absurd) / sizeof(absurd[0]));
     for (int k = 0; k < num_absurd; k++) {
-        FlappyView view = {.bird_y = absurd[k], .grass_offset = absurd[(k + 1) % num_absurd], .score = INT_MAX};
+        FlappyView view = {.bird_y = absurd[k], .grass_offset = absurd[(k + 1) % num_absurd], .score = INT_MAX,
+                           .show_score = true};
         for (int j = 0; j < FLAPPY_NUM_PIPES; j++) {
             view.pipe_x[j] = absurd[(k + j) % num_absurd];
             view.gap_top[j] = absurd[(k + 2 * j) % num_absurd];
