@@ -2,8 +2,16 @@
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from flappy_rl import binding
+
+# Fuzzing budgets (tests/test_fuzz.py): "ci" by default, "long" with --hypothesis-profile=long.
+# No example database: every run explores afresh, and nothing is written into the checkout.
+settings.register_profile("ci", max_examples=200, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=20_000)
+settings.load_profile("ci")
 
 
 def scripted_actions(obs):
@@ -28,3 +36,13 @@ def make_buffers(num_envs):
 @pytest.fixture
 def buffers():
     return make_buffers(4)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--soak-steps", type=float, default=1e7,
+                     help="env steps per soak test (tests/test_soak.py): 1e7 by default, 1e8 for the long soak")
+
+
+@pytest.fixture
+def soak_steps(request):
+    return request.config.getoption("--soak-steps")
