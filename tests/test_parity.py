@@ -76,3 +76,43 @@ def test_seeds_and_streams_give_different_games():
         env = Flappy(num_envs=4, seed=seed)
         firsts.update(tuple(row) for row in env.observations[:, 3:])
     assert len(firsts) == 16
+
+
+def edge_cases():
+    """Every numeric parameter at the smallest and the largest value it accepts, the others at
+    their defaults, in the observation mode that uses it."""
+    choices = binding.param_choices()
+    for name, (_, low, high) in binding.params().items():
+        if name in choices:
+            continue
+        mode = "lidar" if name.startswith("lidar") else "pixels" if name.startswith("pixels") else "features"
+        for value in (low, high):
+            yield pytest.param({"obs_mode": mode, name: value}, id=f"{name}={value}")
+
+
+@pytest.mark.parametrize("params", list(edge_cases()))
+def test_every_parameter_at_the_edges_of_its_range(params):
+    """Edge values (smallest gap, largest speed, max_steps=1, 1024 rays, one frame...) play the
+    twin's game, with observations in their space and rewards finite, through crashes, scores
+    and resets."""
+    num_envs, steps = 2, 600 if params["obs_mode"] == "pixels" else 2000
+    env = Flappy(num_envs=num_envs, seed=5, **params)
+    space = env.single_observation_space
+    twins = [FlappyGymnasiumEnv(env_index=i, **params) for i in range(num_envs)]
+    for twin in twins:
+        twin.reset(seed=5)
+    rng = np.random.default_rng(5)
+    episodes = 0
+    for step in range(steps):
+        good = np.array([twin_scripted_action(twin) for twin in twins], np.int32)
+        actions = np.where(rng.random(num_envs) < 0.05, 1 - good, good).astype(np.int32)
+        obs, rew, term, trunc, _ = env.step(actions)
+        assert space.contains(obs[0]) and space.contains(obs[1]) and np.isfinite(rew).all(), step
+        for i, twin in enumerate(twins):
+            t_obs, t_rew, t_term, t_trunc, _ = twin.step(int(actions[i]))
+            if t_term or t_trunc:
+                t_obs, _ = twin.reset()
+                episodes += 1
+            assert (rew[i], term[i], trunc[i]) == (np.float32(t_rew), t_term, t_trunc), (step, i)
+            assert np.array_equal(obs[i], t_obs), (step, i)
+    assert episodes >= 1
