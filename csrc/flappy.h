@@ -636,10 +636,10 @@ static inline int flappy_vec_find_bad_action(const FlappyVec* vec) {
 }
 
 static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode) {
-    /* Local copies: stores to the envs' doubles could otherwise alias the parameters and force
-     * the compiler to reload them for every env. */
-    const FlappyParams params = vec->params;
-    const FlappyRays rays = vec->rays;
+    /* restrict: stores to the envs' doubles never alias the parameters, so the compiler need
+     * not reload them for every env (and a call with few envs copies nothing). */
+    const FlappyParams* restrict params = &vec->params;
+    const FlappyRays* restrict rays = &vec->rays;
     const double speed_scale = vec->speed_scale;
     const size_t obs_bytes = vec->obs_spec.size * (mode == FLAPPY_OBS_PIXELS ? 1 : sizeof(float));
     FlappyLog log = vec->log;
@@ -649,8 +649,8 @@ static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode) {
     float* rewards = vec->rewards;
     bool *terminals = vec->terminals, *truncations = vec->truncations;
     for (int i = 0; i < vec->num_envs; i++) {
-        rewards[i] = flappy_step(&envs[i], &params, actions[i], &log, &terminals[i], &truncations[i]);
-        flappy_write_obs(&envs[i], &params, &rays, speed_scale, mode, terminals[i] | truncations[i],
+        rewards[i] = flappy_step(&envs[i], params, actions[i], &log, &terminals[i], &truncations[i]);
+        flappy_write_obs(&envs[i], params, rays, speed_scale, mode, terminals[i] | truncations[i],
                          observations + (size_t)i * obs_bytes);
     }
     vec->log = log;

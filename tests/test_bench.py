@@ -61,10 +61,12 @@ def test_bench_compare_measures_flappy_bird_gymnasium(tmp_path):
     assert results["machine"]["versions"]["flappy-bird-gymnasium"]
     assert set(results["flappy_bird_gymnasium"]) == {"features", "lidar"}
     assert all(r["median"] > 0 for r in results["flappy_bird_gymnasium"].values())
-    assert set(results["ratios"]["raw_4096_over_flappy_bird_gymnasium"]) == {"features", "lidar"}
-    assert results["ratios"]["lidar_4096_over_flappy_bird_gymnasium_lidar"] > 0
-    assert "| flappy-bird-gymnasium, lidar, 1 core | 1 |" in out.stdout
-    assert "x flappy-bird-gymnasium's LIDAR |" in out.stdout
+    ours = results["ratios"]["over_flappy_bird_gymnasium"]
+    assert {kind: sorted(by_size) for kind, by_size in ours.items()} == {"features": ["1_env", "4096_envs"],
+                                                                          "lidar": ["1_env", "4096_envs"]}
+    lidar = results["modes"]["lidar"]["4096"]["median"] / results["flappy_bird_gymnasium"]["lidar"]["median"]
+    assert ours["lidar"]["4096_envs"] == pytest.approx(lidar)
+    assert "| flappy-bird-gymnasium, lidar, 1 core | 1 |" in out.stdout and "| ours (lidar) at 4096 envs: " in out.stdout
 
 
 def test_pure_c_benchmark_builds_with_the_documented_command_and_runs(tmp_path):
