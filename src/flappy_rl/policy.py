@@ -21,8 +21,9 @@ class ActorCritic(nn.Module):
     hidden vector of `hidden_size`, then a linear action head and a linear value head.
 
     The action head starts with small weights, so every observation gets about the same first
-    actions: flap with `initial_flap_probability`. A half-and-half start lifts the bird above
-    the screen, where a pixel agent cannot see it; one flap in ten keeps it about level."""
+    actions: flap with `initial_flap_probability`. A half-and-half start lifts the bird off the
+    top of the screen; one flap in nineteen keeps it about level (a flap's -9 px/frame is undone
+    by 18 frames of gravity), which lets a pixel agent reach the first pipe and learn from it."""
 
     def __init__(self, env, encoder, hidden_size, initial_flap_probability):
         super().__init__()
@@ -67,7 +68,7 @@ class CNN(ActorCritic):
     4 x 4 stride-2 layer of twice as many, then one layer of `hidden_size` units. Large strides
     keep it quick on a CPU (small stride-2 stacks train about ten times slower there)."""
 
-    def __init__(self, env, hidden_size=64, channels=8, initial_flap_probability=0.1):
+    def __init__(self, env, hidden_size=64, channels=8, initial_flap_probability=0.05):
         frame_shape = tuple(env.single_observation_space.shape)
         if len(frame_shape) != 3:
             raise ValueError(f"CNN needs stacked frames (obs_mode pixels), got observations of shape {frame_shape}")
