@@ -194,7 +194,7 @@ def test_puffer_window_modes_without_a_display_fail_in_one_line(tmp_path, argv):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     out = subprocess.run([sys.executable, "-m", "flappy_rl.cli", *argv], cwd=tmp_path, env=env, capture_output=True,
                          text=True, timeout=120)
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert out.stderr == f"puffer: error: no display to open a window on (DISPLAY is not set): {NO_DISPLAY_HINT}\n"
 
 

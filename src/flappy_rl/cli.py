@@ -8,6 +8,8 @@
 
 import sys
 
+from flappy_rl import crash
+from flappy_rl.checks import check
 from flappy_rl.config import MODES, env_names, parse_args, usage
 from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError
 
@@ -54,6 +56,7 @@ def run(args):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
+    args = None
     try:
         if argv[:1] in (["-h"], ["--help"]):
             print(usage())
@@ -61,13 +64,23 @@ def main(argv=None):
         if len(argv) < 2 or argv[1].startswith("-"):
             raise ConfigError(f"usage: puffer MODE ENV [--section.key VALUE ...]; modes: {', '.join(MODES)}; "
                               f"envs: {', '.join(env_names())}")
-        return run(parse_args(argv[0], argv[1], argv[2:])) or 0
-    except ConfigError as error:
+        args = parse_args(argv[0], argv[1], argv[2:])
+        check(args)
+        return run(args) or 0
+    except (ConfigError, NoDisplayError) as error:  # a window without a display is a setting that can't work here
+        crash.stop_leftovers()
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2
-    except (TrainingError, NoDisplayError) as error:
+    except TrainingError as error:
+        crash.stop_leftovers()
         print(f"puffer: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        crash.stop_leftovers()
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a fault nobody foresaw: one line here, the traceback in a file
+        return crash.report(error, args)
 
 
 if __name__ == "__main__":

@@ -10,4 +10,14 @@ class TrainingError(Exception):
 
 
 class NoDisplayError(RuntimeError):
-    """There is no display to open a window on: exit status 1."""
+    """There is no display to open a window on: exit status 2 from `puffer` (a setting that cannot work here)."""
+
+
+class RunCrashed(Exception):
+    """Training stopped by an unexpected exception (its __cause__): exit status 1, the traceback
+    written into run_folder; model_path is the policy saved after some training, else None."""
+
+    def __init__(self, run_folder, model_path=None):
+        super().__init__(run_folder, model_path)
+        self.run_folder = run_folder
+        self.model_path = model_path

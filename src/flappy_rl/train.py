@@ -25,7 +25,7 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
-from flappy_rl.errors import ConfigError, TrainingError
+from flappy_rl.errors import ConfigError, RunCrashed, TrainingError
 from flappy_rl.policy import POLICIES, RECURRENT, CheckpointError, load_weights
 
 
@@ -215,6 +215,7 @@ def train(args):
     recorder = RunRecorder(config["data_dir"])
     watchdog = WorkerWatchdog(vecenv)
     watchdog.start()
+    initial_weights = [parameter.detach().clone() for parameter in policy.parameters()]
     # pufferl's import made Ctrl-C call os._exit(0): nothing saved, and a status that says success.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -231,6 +232,13 @@ def train(args):
         if watchdog.dead is not None:
             raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to {path}") from None
         raise KeyboardInterrupt(path) from None
+    except Exception as error:
+        stop_puffer_threads(pufferl)
+        with contextlib.suppress(Exception):
+            vecenv.close()
+        trained = any(not torch.equal(before, after) for before, after in zip(initial_weights, policy.parameters()))
+        path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt")) if trained else None
+        raise RunCrashed(os.path.join(config["data_dir"], recorder.run_id), path) from error
     finally:
         watchdog.finished.set()
     model_path = recorder.model_path or resolve_checkpoint("latest", config["data_dir"])

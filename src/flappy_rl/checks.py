@@ -1,0 +1,349 @@
+"""What PufferLib can run, checked before any work starts.
+
+PuffeRL and `pufferlib.vector.make` check some of their settings with an exception deep inside
+training (after forking workers and allocating buffers), check others not at all (a
+`total_timesteps` below one batch divides by zero in `PuffeRL.train`, a `checkpoint_interval`
+of 0 takes a modulo by zero, a batch that is not a whole number of vector batches overruns its
+buffer), and name their own parameters, not the `puffer` options that set them. This module
+derives every such requirement from the args dict and refuses a setting in one line that names
+the option(s) and values that would work (a `ConfigError`: exit status 2).
+
+The one thing adjusted instead of refused: a run shorter than one batch is rounded up to one
+batch, with a note on stderr, since PuffeRL trains in whole batches and a short first try is
+what such a setting means.
+"""
+
+import importlib.util
+import inspect
+import math
+import os
+import sys
+
+from flappy_rl import binding
+from flappy_rl.errors import ConfigError
+
+BACKENDS = ("PufferEnv", "Serial", "Multiprocessing")
+DEVICES = ("auto", "cpu", "cuda")  # PuffeRL passes the device to torch.amp.autocast as its device_type
+PRECISIONS = ("float32", "bfloat16")
+OPTIMIZERS = ("adam", "muon")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+SEED_LIMIT = 2**32
+# The most seconds a timed option may ask for: an hour is more than any measurement needs.
+MAX_SECONDS = 3600.0
+
+# [train] numbers: (lowest, highest, whether each bound is allowed). PuffeRL checks none of them.
+TRAIN_RANGES = {
+    "learning_rate": (0.0, math.inf, False, False),
+    "gamma": (0.0, 1.0, False, True),
+    "gae_lambda": (0.0, 1.0, True, True),
+    "clip_coef": (0.0, math.inf, False, False),
+    "vf_coef": (0.0, math.inf, True, False),
+    "vf_clip_coef": (0.0, math.inf, False, False),
+    "max_grad_norm": (0.0, math.inf, False, False),
+    "ent_coef": (0.0, math.inf, True, False),
+    "adam_beta1": (0.0, 1.0, True, False),
+    "adam_beta2": (0.0, 1.0, True, False),
+    "adam_eps": (0.0, math.inf, False, False),
+    "vtrace_rho_clip": (0.0, math.inf, False, False),
+    "vtrace_c_clip": (0.0, math.inf, False, False),
+    "prio_alpha": (0.0, math.inf, True, False),
+    "prio_beta0": (0.0, 1.0, True, True),
+}
+# [train] counts that must be at least 1 (update_epochs 0 leaves PuffeRL.train without advantages).
+TRAIN_COUNTS = ("total_timesteps", "update_epochs", "checkpoint_interval", "bptt_horizon", "minibatch_size",
+                "max_minibatch_size")
+
+
+def option(key):
+    return "--" + key.replace("_", "-")
+
+
+# Where the config keeps the birds of one copy of the env (one `Flappy`), the size that
+# PufferLib's backends multiply.
+ENVS_PER_COPY = "vec.envs_per_copy"
+ENVS_PER_COPY_OPTION = option(ENVS_PER_COPY)
+
+
+def envs_per_copy(args):
+    section, key = ENVS_PER_COPY.split(".")
+    return args[section][key]
+
+
+def refuse(message):
+    raise ConfigError(message)
+
+
+def is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def require_count(key, value, lowest=1):
+    if not is_int(value) or value < lowest:
+        refuse(f"{option(key)} must be a whole number of at least {lowest}, got {value!r}")
+
+
+def require_in_range(key, value, low, high, low_ok, high_ok):
+    inside = (low <= value if low_ok else low < value) and (value <= high if high_ok else value < high)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not inside:
+        interval = f"{'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
+        refuse(f"{option(key)} must be a finite number in {interval}, got {value!r}")
+
+
+def require_seed(key, value):
+    if not is_int(value) or not 0 <= value < SEED_LIMIT:
+        refuse(f"{option(key)} must be a whole number in [0, {SEED_LIMIT - 1}], got {value!r}")
+
+
+def require_seconds(key, value):
+    if not 0 < value <= MAX_SECONDS or not math.isfinite(value):
+        refuse(f"{option(key)} must be a number of seconds in (0, {MAX_SECONDS:g}], got {value!r}")
+
+
+def divisors(n, limit=6):
+    found = [d for d in range(1, min(n, 10**6) + 1) if n % d == 0]
+    return ", ".join(map(str, found[:limit])) + (", ..." if len(found) > limit else "")
+
+
+def check_env(args):
+    """The C core's parameters and the copy size: the binding's own validation, as one line."""
+    try:
+        binding.check_params(**args["env"])
+    except (TypeError, ValueError) as error:
+        refuse(f"[env] {error}")
+    require_count(ENVS_PER_COPY, envs_per_copy(args))
+
+
+def check_device(args):
+    device = args["train"]["device"]
+    if device not in DEVICES:
+        refuse(f"unknown --train.device {device!r}; valid: {', '.join(DEVICES)}")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            refuse("--train.device cuda, but torch sees no GPU here: use --train.device cpu (or auto)")
+
+
+class Layout:
+    """How PufferLib's vectorization will lay the agents out, as `pufferlib.vector.make` and the
+    backends compute it: agents in all (PuffeRL's total_agents) and per `recv` (a batch)."""
+
+    def __init__(self, total_agents, agents_per_batch):
+        self.total_agents = total_agents
+        self.agents_per_batch = agents_per_batch
+
+
+def check_vec(args):
+    """[vec] against pufferlib.vector.make and the backends; returns the agents' Layout."""
+    vec, per_copy = args["vec"], envs_per_copy(args)
+    backend, copies = vec["backend"], vec["num_envs"]
+    if backend not in BACKENDS:
+        refuse(f"unknown --vec.backend {backend!r}; valid: {', '.join(BACKENDS)}")
+    require_count("vec.num_envs", copies)
+    require_seed("vec.seed", vec["seed"])
+    if backend == "PufferEnv":
+        if copies != 1:
+            refuse(f"--vec.backend PufferEnv runs one copy of the env in this process, got --vec.num-envs {copies}: "
+                   f"set --vec.num-envs 1 (and {ENVS_PER_COPY_OPTION} for more birds), or use --vec.backend Serial "
+                   "or Multiprocessing")
+        return Layout(per_copy, per_copy)
+    workers = copies if vec["num_workers"] == "auto" else vec["num_workers"]
+    require_count("vec.num_workers", workers)
+    if copies % workers:
+        refuse(f"--vec.num-workers {workers} must divide --vec.num-envs {copies}: use one of {divisors(copies)}")
+    per_worker = copies // workers
+    batch = (1 if copies == 1 else copies // 2) if vec["batch_size"] == "auto" else vec["batch_size"]
+    require_count("vec.batch_size", batch)
+    if batch % per_worker:
+        refuse(f"--vec.batch-size {batch} must be a multiple of the copies per worker (--vec.num-envs {copies} / "
+               f"--vec.num-workers {workers} = {per_worker}): use {per_worker}, {2 * per_worker}, ...")
+    if backend == "Serial":
+        # PufferLib's Serial backend steps vec.batch_size copies, all in each call.
+        return Layout(batch * per_copy, batch * per_copy)
+    import psutil
+
+    cores = psutil.cpu_count(logical=False) or 1
+    if workers > cores:
+        refuse(f"--vec.num-workers {workers} is more than this machine's {cores} CPU cores, which PufferLib's "
+               f"Multiprocessing refuses: use at most {cores}")
+    if batch > copies or copies % batch:
+        refuse(f"--vec.batch-size {batch} must divide --vec.num-envs {copies} (Multiprocessing hands out equal "
+               f"batches of copies): use one of {', '.join(str(d) for d in range(per_worker, copies + 1, per_worker) if copies % d == 0)}")
+    if batch < copies and not vec["zero_copy"]:
+        refuse(f"--vec.zero-copy False with --vec.batch-size {batch} < --vec.num-envs {copies} gives PuffeRL batches of "
+               "scattered copies, which it cannot index: set --vec.zero-copy True, or --vec.batch-size "
+               f"{copies}")
+    return Layout(copies * per_copy, batch * per_copy)
+
+
+def default_of(cls, name):
+    return inspect.signature(cls).parameters[name].default
+
+
+def check_policy(args):
+    """[base] policy_name / rnn_name and the sizes the LSTM needs to sit between encoder and heads."""
+    from flappy_rl.policy import POLICIES, RECURRENT  # imports torch: only the modes that need it pay
+
+    name, rnn_name = args["policy_name"], args["rnn_name"]
+    if name not in POLICIES:
+        refuse(f"unknown policy_name {name!r}; valid: {', '.join(POLICIES)}")
+    for key, value in args["policy"].items():
+        if key in ("hidden_size", "num_layers", "channels"):
+            require_count(f"policy.{key}", value)
+    if rnn_name is None:
+        return
+    if rnn_name not in RECURRENT:
+        refuse(f"unknown rnn_name {rnn_name!r}; valid: {', '.join(RECURRENT)} or None")
+    hidden = args["policy"].get("hidden_size", default_of(POLICIES[name], "hidden_size"))
+    for key in ("input_size", "hidden_size"):
+        value = args["rnn"].get(key, default_of(RECURRENT[rnn_name], key))
+        if value != hidden:
+            refuse(f"--rnn.{key.replace('_', '-')} {value!r} must equal the policy's hidden size "
+                   f"(--policy.hidden-size {hidden}): the LSTM sits between the policy's encoder and its heads")
+
+
+def observation_bytes(args):
+    spec = binding.obs_spec(**args["env"])
+    return math.prod(spec["shape"]) * (1 if spec["dtype"] == "uint8" else 4)
+
+
+def check_memory(args, total_agents, batch_size):
+    """PuffeRL's experience buffers (a batch of observations plus ten float32 rows per step) and the
+    env's own buffers must fit in the memory this machine has free."""
+    import psutil
+
+    per_observation = observation_bytes(args)
+    needed = batch_size * (per_observation + 40) + 3 * total_agents * (per_observation + 16)
+    available = psutil.virtual_memory().available
+    if needed > available:
+        refuse(f"this run needs about {needed / 2**30:.1f} GiB for its buffers and {available / 2**30:.1f} GiB is free: "
+               f"use fewer agents ({ENVS_PER_COPY_OPTION}, --vec.num-envs) or a shorter --train.bptt-horizon")
+
+
+def check_data_dir(directory):
+    """data_dir must be a folder, or creatable as one, that this user can write into."""
+    path = os.path.abspath(directory)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
+        refuse(f"--train.data-dir {directory!r} is not a folder this user can write in: pass another path")
+
+
+def batch_description(total_agents, bptt):
+    return f"{total_agents} agents x {bptt} bptt steps"
+
+
+def working_minibatch(batch, bptt, largest):
+    """The largest minibatch_size PuffeRL accepts for this batch, or None: at most the batch, rows
+    of whole bptt steps, and a multiple of max_minibatch_size when above it."""
+    if largest % bptt == 0 and batch >= largest:
+        return largest * (batch // largest)
+    below = min(batch, largest)
+    return below - below % bptt or None
+
+
+def check_train(args, layout):
+    """[train] against PuffeRL's __init__ and train(); fills in nothing but total_timesteps."""
+    config = args["train"]
+    check_device(args)
+    for key in TRAIN_COUNTS:
+        require_count(f"train.{key}", config[key])
+    for key, (low, high, low_ok, high_ok) in TRAIN_RANGES.items():
+        require_in_range(f"train.{key}", config[key], low, high, low_ok, high_ok)
+    require_seed("train.seed", config["seed"])
+    if config["precision"] not in PRECISIONS:
+        refuse(f"unknown --train.precision {config['precision']!r}; valid: {', '.join(PRECISIONS)}")
+    if config["optimizer"] not in OPTIMIZERS:
+        refuse(f"unknown --train.optimizer {config['optimizer']!r}; valid: {', '.join(OPTIMIZERS)}")
+    if config["optimizer"] == "muon" and importlib.util.find_spec("heavyball") is None:
+        refuse("--train.optimizer muon needs the heavyball package: uv pip install heavyball, or use adam")
+    if config["compile_mode"] not in COMPILE_MODES:
+        refuse(f"unknown --train.compile-mode {config['compile_mode']!r}; valid: {', '.join(COMPILE_MODES)}")
+    check_data_dir(config["data_dir"])
+
+    bptt, total, per_batch = config["bptt_horizon"], layout.total_agents, layout.agents_per_batch
+    batch = total * bptt if config["batch_size"] == "auto" else config["batch_size"]
+    require_count("train.batch_size", batch)
+    # PuffeRL fills one row of bptt steps per agent; a batch is rows of whole vector batches, and
+    # every agent needs a row.
+    step = per_batch * bptt
+    if batch < total * bptt or batch % step:
+        refuse(f"--train.batch-size {batch} must be a multiple of {step} (agents per vector batch x "
+               f"--train.bptt-horizon {bptt}) and at least {total * bptt} ({batch_description(total, bptt)}): "
+               f"use auto ({total * bptt})")
+    check_memory(args, total, batch)
+    minibatch, largest = config["minibatch_size"], config["max_minibatch_size"]
+    suggestion = working_minibatch(batch, bptt, largest)
+    use = f"use --train.minibatch-size {suggestion}" if suggestion else "raise --train.max-minibatch-size"
+    if minibatch > batch:
+        refuse(f"--train.minibatch-size {minibatch} is more than one batch ({batch} = "
+               f"{batch_description(total, bptt) if config['batch_size'] == 'auto' else '--train.batch-size'}): "
+               f"{use}, or a bigger batch (--train.bptt-horizon, {ENVS_PER_COPY_OPTION})")
+    if minibatch > largest and minibatch % largest:
+        refuse(f"--train.minibatch-size {minibatch} is above --train.max-minibatch-size {largest}, so it must be a "
+               f"multiple of it (gradients accumulate over whole minibatches): {use}")
+    if min(minibatch, largest) % bptt:
+        refuse(f"--train.minibatch-size {min(minibatch, largest)} must be a multiple of --train.bptt-horizon {bptt} "
+               f"(minibatches are whole rows of {bptt} steps): {use}")
+    if config["total_timesteps"] < batch:
+        print(f"puffer: note: --train.total-timesteps {config['total_timesteps']} is less than one batch "
+              f"({batch}); training one batch", file=sys.stderr)
+        config["total_timesteps"] = batch
+
+
+def check_training_run(args):
+    """Everything `puffer train` (and each run of a sweep) needs; rounds a sub-batch run up."""
+    check_env(args)
+    layout = check_vec(args)
+    check_policy(args)
+    check_train(args, layout)
+
+
+def check_eval(args):
+    check_env(args)
+    check_device(args)
+    check_policy(args)
+    require_seed("vec.seed", args["vec"]["seed"])
+
+
+def check_bench(args):
+    require_seconds("seconds", args["seconds"])
+    if args["json"]:
+        check_writable_file("json", args["json"])
+
+
+def check_writable_file(key, path):
+    """Open path for appending (removing it again if it did not exist): the only test of
+    writability that also holds for root."""
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as error:
+        refuse(f"{option(key)} {path!r} cannot be written ({error.strerror}): pass another path")
+    if not existed:
+        os.remove(path)
+
+
+def check_autotune(args):
+    check_env(args)
+    require_count("batch_size", args["batch_size"])
+    require_count("max_envs", args["max_envs"])
+    if args["max_envs"] < args["batch_size"]:
+        refuse(f"--max-envs {args['max_envs']} must be at least --batch-size {args['batch_size']}")
+    require_seconds("time_per_test", args["time_per_test"])
+
+
+def check_sweep(args):
+    require_count("max_runs", args["max_runs"])
+    check_training_run(args)
+
+
+CHECKS = {"train": check_training_run, "eval": check_eval, "bench": check_bench, "autotune": check_autotune,
+          "sweep": check_sweep}
+
+
+def check(args):
+    """Refuse, in one line, any setting of args["mode"] that PufferLib or the env cannot run."""
+    if args["mode"] in CHECKS:
+        CHECKS[args["mode"]](args)
