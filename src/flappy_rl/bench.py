@@ -310,8 +310,6 @@ def update_readme(results, readme):
 
 def bench(args):
     """puffer bench: run, print the table, write the JSON if asked."""
-    if args["seconds"] <= 0:
-        raise ConfigError(f"--seconds must be positive, got {args['seconds']}")
     if args["compare"] and version("flappy-bird-gymnasium") is None:
         raise ConfigError("--compare needs the flappy-bird-gymnasium package: uv run --group bench puffer bench "
                           "puffer_flappy --compare")

@@ -18,6 +18,7 @@ import inspect
 import math
 import os
 import sys
+import tempfile
 
 from flappy_rl import binding
 from flappy_rl.errors import ConfigError
@@ -221,12 +222,15 @@ def check_memory(args, total_agents, batch_size):
 
 
 def check_data_dir(directory):
-    """data_dir must be a folder, or creatable as one, that this user can write into."""
-    path = os.path.abspath(directory)
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
-    if not os.path.isdir(path) or not os.access(path, os.W_OK | os.X_OK):
-        refuse(f"--train.data-dir {directory!r} is not a folder this user can write in: pass another path")
+    """data_dir must be a folder that this user can write files in; it is created here if need be
+    (the run would create it first thing anyway)."""
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        refuse(f"--train.data-dir {directory!r} is not a folder that files can be written in ({error.strerror}): "
+               "pass another path")
 
 
 def batch_description(total_agents, bptt):
@@ -300,10 +304,27 @@ def check_training_run(args):
 
 
 def check_eval(args):
+    from flappy_rl.evaluate import RENDER_MODES
+    from flappy_rl.render import check_scale
+
+    if args["render_mode"] not in RENDER_MODES:
+        refuse(f"unknown --render-mode {args['render_mode']!r}; valid: {', '.join(RENDER_MODES)}")
+    if args["episodes"] is not None and args["episodes"] < 1:
+        refuse(f"--episodes must be at least 1, got {args['episodes']}")
+    if args["save_frames"] < 0:
+        refuse(f"--save-frames must be at least 0, got {args['save_frames']}")
+    if not 0 <= args["fps"] <= 50:
+        refuse(f"--fps must be in [0, 50] (GIF frames are whole hundredths of a second), got {args['fps']}")
     check_env(args)
     check_device(args)
     check_policy(args)
     require_seed("vec.seed", args["vec"]["seed"])
+    try:
+        check_scale(args["render_scale"], "--render-scale")
+    except ValueError as error:
+        refuse(str(error))
+    if args["save_frames"] > 0:
+        check_writable_file("gif_path", args["gif_path"])
 
 
 def check_bench(args):

@@ -10,7 +10,6 @@ import pufferlib.pytorch
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
-from flappy_rl.errors import ConfigError
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
 
 RENDER_MODES = {"None": None, "human": "human", "rgb_array": "rgb_array"}
@@ -35,17 +34,9 @@ def choose_actions(policy, observations, state, greedy, device):
 
 def evaluate(args):
     """Play episodes with the policy in --load-model-path; returns [(score, length), ...]."""
-    if args["render_mode"] not in RENDER_MODES:
-        raise ConfigError(f"unknown --render-mode {args['render_mode']!r}; valid: {', '.join(RENDER_MODES)}")
-    render_mode = RENDER_MODES[args["render_mode"]]
+    render_mode = RENDER_MODES[args["render_mode"]]  # the settings are checked by flappy_rl.checks
     human = render_mode == "human"
     episodes = args["episodes"] if args["episodes"] is not None else (None if human else 100)
-    if episodes is not None and episodes < 1:
-        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
-    if args["save_frames"] < 0:
-        raise ConfigError(f"--save-frames must be at least 0, got {args['save_frames']}")
-    if not 0 <= args["fps"] <= 50:
-        raise ConfigError(f"--fps must be in [0, 50] (GIF frames are whole hundredths of a second), got {args['fps']}")
     device = resolve_device(args["train"]["device"])
     results, frames, policy, wave = [], [], None, 0
     while episodes is None or len(results) < episodes:
