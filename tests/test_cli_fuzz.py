@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from flappy_rl import binding
 from flappy_rl.policy import Policy
 
-TIMEOUT = 180  # seconds for one case; a tiny run takes a few, most of them importing torch
+TIMEOUT = 300  # seconds for one case: a tiny run takes a few, most of them importing torch, but minutes on a busy machine
 HUGE = "1000000000000"
 # A run of a few hundred steps: 8 birds, rows of 8 steps, minibatches of 64.
 TINY_TRAIN = ["--train.total-timesteps", "512", "--vec.envs-per-copy", "8", "--train.bptt-horizon", "8",

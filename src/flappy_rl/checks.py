@@ -237,13 +237,14 @@ def batch_description(total_agents, bptt):
     return f"{total_agents} agents x {bptt} bptt steps"
 
 
-def working_minibatch(batch, bptt, largest):
-    """The largest minibatch_size PuffeRL accepts for this batch, or None: at most the batch, rows
-    of whole bptt steps, and a multiple of max_minibatch_size when above it."""
-    if largest % bptt == 0 and batch >= largest:
-        return largest * (batch // largest)
-    below = min(batch, largest)
-    return below - below % bptt or None
+def working_minibatch(wanted, batch, bptt, largest):
+    """The minibatch_size closest below `wanted` that PuffeRL accepts for this batch, or None:
+    whole rows of bptt steps, at most the batch, and a multiple of max_minibatch_size when above it."""
+    limit = min(wanted, batch)
+    if limit > largest and largest % bptt == 0:
+        return largest * (limit // largest)
+    below = min(limit, largest)
+    return max(below - below % bptt, bptt if bptt <= min(batch, largest) else 0) or None
 
 
 def check_train(args, layout):
@@ -277,17 +278,19 @@ def check_train(args, layout):
                f"use auto ({total * bptt})")
     check_memory(args, total, batch)
     minibatch, largest = config["minibatch_size"], config["max_minibatch_size"]
-    suggestion = working_minibatch(batch, bptt, largest)
+    suggestion = working_minibatch(minibatch, batch, bptt, largest)
     use = f"use --train.minibatch-size {suggestion}" if suggestion else "raise --train.max-minibatch-size"
     if minibatch > batch:
-        refuse(f"--train.minibatch-size {minibatch} is more than one batch ({batch} = "
-               f"{batch_description(total, bptt) if config['batch_size'] == 'auto' else '--train.batch-size'}): "
-               f"{use}, or a bigger batch (--train.bptt-horizon, {ENVS_PER_COPY_OPTION})")
+        size = (f"{batch} = {batch_description(total, bptt)}" if config["batch_size"] == "auto"
+                else f"--train.batch-size {batch}")
+        refuse(f"--train.minibatch-size {minibatch} is more than one batch ({size}): {use}, or a bigger batch "
+               f"(--train.bptt-horizon, {ENVS_PER_COPY_OPTION})")
     if minibatch > largest and minibatch % largest:
         refuse(f"--train.minibatch-size {minibatch} is above --train.max-minibatch-size {largest}, so it must be a "
                f"multiple of it (gradients accumulate over whole minibatches): {use}")
     if min(minibatch, largest) % bptt:
-        refuse(f"--train.minibatch-size {min(minibatch, largest)} must be a multiple of --train.bptt-horizon {bptt} "
+        name = "minibatch-size" if minibatch <= largest else "max-minibatch-size"
+        refuse(f"--train.{name} {min(minibatch, largest)} must be a multiple of --train.bptt-horizon {bptt} "
                f"(minibatches are whole rows of {bptt} steps): {use}")
     if config["total_timesteps"] < batch:
         print(f"puffer: note: --train.total-timesteps {config['total_timesteps']} is less than one batch "

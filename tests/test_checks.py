@@ -1,0 +1,145 @@
+"""Settings that PuffeRL or PufferLib's vectorization cannot run are refused before any work
+starts, each in one line naming the option and a value that works (flappy_rl.checks)."""
+
+import re
+
+import pytest
+import torch
+
+from flappy_rl.checks import check
+from flappy_rl.config import parse_args
+from flappy_rl.errors import ConfigError
+
+
+def refusal(mode, argv):
+    with pytest.raises(ConfigError) as info:
+        check(parse_args(mode, "puffer_flappy", argv))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("argv,message", [
+        ("--train.bptt-horizon 7",
+         "--train.minibatch-size 8192 is more than one batch (7168 = 1024 agents x 7 bptt steps): use --train.minibatch-size 7168, or a bigger batch (--train.bptt-horizon, --vec.envs-per-copy)"),
+        ("--train.minibatch-size 1000000",
+         "--train.minibatch-size 1000000 is more than one batch (65536 = 1024 agents x 64 bptt steps): use --train.minibatch-size 65536, or a bigger batch (--train.bptt-horizon, --vec.envs-per-copy)"),
+        ("--train.max-minibatch-size 1000",
+         "--train.minibatch-size 8192 is above --train.max-minibatch-size 1000, so it must be a multiple of it (gradients accumulate over whole minibatches): use --train.minibatch-size 960"),
+        ("--train.minibatch-size 65536 --train.max-minibatch-size 1000",
+         "--train.minibatch-size 65536 is above --train.max-minibatch-size 1000, so it must be a multiple of it (gradients accumulate over whole minibatches): use --train.minibatch-size 960"),
+        ("--train.minibatch-size 100",
+         "--train.minibatch-size 100 must be a multiple of --train.bptt-horizon 64 (minibatches are whole rows of 64 steps): use --train.minibatch-size 64"),
+        ("--train.batch-size 1000",
+         "--train.batch-size 1000 must be a multiple of 65536 (agents per vector batch x --train.bptt-horizon 64) and at least 65536 (1024 agents x 64 bptt steps): use auto (65536)"),
+        ("--train.batch-size 0",
+         "--train.batch-size must be a whole number of at least 1, got 0"),
+        ("--train.learning-rate 0",
+         "--train.learning-rate must be a finite number in (0, inf), got 0.0"),
+        ("--train.learning-rate nan",
+         "--train.learning-rate must be a finite number in (0, inf), got nan"),
+        ("--train.gamma 1.5",
+         "--train.gamma must be a finite number in (0, 1], got 1.5"),
+        ("--train.adam-beta2 1",
+         "--train.adam-beta2 must be a finite number in [0, 1), got 1.0"),
+        ("--train.update-epochs 0",
+         "--train.update-epochs must be a whole number of at least 1, got 0"),
+        ("--train.checkpoint-interval 0",
+         "--train.checkpoint-interval must be a whole number of at least 1, got 0"),
+        ("--train.total-timesteps 0",
+         "--train.total-timesteps must be a whole number of at least 1, got 0"),
+        ("--train.seed -1",
+         "--train.seed must be a whole number in [0, 4294967295], got -1"),
+        ("--train.device tpu",
+         "unknown --train.device 'tpu'; valid: auto, cpu, cuda"),
+        ("--train.precision float16",
+         "unknown --train.precision 'float16'; valid: float32, bfloat16"),
+        ("--train.optimizer sgd",
+         "unknown --train.optimizer 'sgd'; valid: adam, muon"),
+        ("--train.optimizer muon",
+         "--train.optimizer muon needs the heavyball package: uv pip install heavyball, or use adam"),
+        ("--train.compile-mode fastest",
+         "unknown --train.compile-mode 'fastest'; valid: default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs"),
+        ("--train.data-dir /proc/not-here",
+         "--train.data-dir '/proc/not-here' is not a folder that files can be written in (No such file or directory): pass another path"),
+        ("--vec.backend Ray",
+         "unknown --vec.backend 'Ray'; valid: PufferEnv, Serial, Multiprocessing"),
+        ("--vec.num-envs 2",
+         "--vec.backend PufferEnv runs one copy of the env in this process, got --vec.num-envs 2: set --vec.num-envs 1 (and --vec.envs-per-copy for more birds), or use --vec.backend Serial or Multiprocessing"),
+        ("--vec.backend Serial --vec.num-envs 3 --vec.num-workers 2",
+         "--vec.num-workers 2 must divide --vec.num-envs 3: use one of 1, 3"),
+        ("--vec.backend Serial --vec.num-envs 4 --vec.num-workers 2 --vec.batch-size 3",
+         "--vec.batch-size 3 must be a multiple of the copies per worker (--vec.num-envs 4 / --vec.num-workers 2 = 2): use 2, 4, ..."),
+        ("--vec.backend Multiprocessing --vec.num-envs 64 --vec.num-workers 64",
+         "--vec.num-workers 64 is more than this machine's 2 CPU cores, which PufferLib's Multiprocessing refuses: use at most 2"),
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 4",
+         "--vec.batch-size 4 must divide --vec.num-envs 2 (Multiprocessing hands out equal batches of copies): use one of 2"),
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 2 --vec.batch-size 1 --vec.zero-copy False",
+         "--vec.zero-copy False with --vec.batch-size 1 < --vec.num-envs 2 gives PuffeRL batches of scattered copies, which it cannot index: set --vec.zero-copy True, or --vec.batch-size 2"),
+        ("--vec.backend Serial --vec.num-envs 0",
+         "--vec.num-envs must be a whole number of at least 1, got 0"),
+        ("--vec.seed -1",
+         "--vec.seed must be a whole number in [0, 4294967295], got -1"),
+        ("--vec.envs-per-copy 0",
+         "--vec.envs-per-copy must be a whole number of at least 1, got 0"),
+        ("--env.gap 1000",
+         "[env] gap must be in [30, 240], got 1000"),
+        ("--rnn-name Recurrent --rnn.input-size 32",
+         "--rnn.input-size 32 must equal the policy's hidden size (--policy.hidden-size 64): the LSTM sits between the policy's encoder and its heads"),
+        ("--rnn-name LSTM",
+         "unknown rnn_name 'LSTM'; valid: Recurrent or None"),
+        ("--policy.hidden-size 0",
+         "--policy.hidden-size must be a whole number of at least 1, got 0"),
+])
+def test_train_refuses_what_puffer_cannot_run(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert refusal("train", argv.split()) == message
+
+
+@pytest.mark.parametrize("argv", ["--train.bptt-horizon 7", "--train.minibatch-size 1000000",
+                                  "--train.max-minibatch-size 1000", "--train.minibatch-size 100",
+                                  "--train.minibatch-size 65536 --train.max-minibatch-size 1000",
+                                  "--vec.envs-per-copy 100 --train.bptt-horizon 3 --train.minibatch-size 100"])
+def test_the_suggested_minibatch_size_is_accepted(argv, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    suggestion = re.search(r"use --train.minibatch-size (\d+)", refusal("train", argv.split())).group(1)
+    check(parse_args("train", "puffer_flappy", [*argv.split(), "--train.minibatch-size", suggestion]))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_cuda_without_a_gpu_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    message = refusal("train", ["--train.device", "cuda"])
+    assert message == "--train.device cuda, but torch sees no GPU here: use --train.device cpu (or auto)"
+
+
+def test_buffers_that_cannot_fit_in_memory_are_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    message = refusal("train", ["--vec.envs-per-copy", "1000000000"])
+    assert re.fullmatch(r"this run needs about 4425.6 GiB for its buffers and [0-9.]+ GiB is free: use fewer agents "
+                        r"\(--vec.envs-per-copy, --vec.num-envs\) or a shorter --train.bptt-horizon", message), message
+
+
+def test_a_run_shorter_than_one_batch_is_rounded_up_to_one_batch(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = parse_args("train", "puffer_flappy", ["--train.total-timesteps", "60000"])
+    check(args)
+    assert args["train"]["total_timesteps"] == 65536
+    assert capsys.readouterr().err == ("puffer: note: --train.total-timesteps 60000 is less than one batch (65536); "
+                                       "training one batch\n")
+
+
+@pytest.mark.parametrize("mode,argv,message", [
+    ("eval", "--episodes 0", "--episodes must be at least 1, got 0"),
+    ("eval", "--episodes -3", "--episodes must be at least 1, got -3"),
+    ("eval", "--fps 51", "--fps must be in [0, 50] (GIF frames are whole hundredths of a second), got 51"),
+    ("eval", "--render-scale 0", "--render-scale must be a number in [0.25, 8], got 0.0"),
+    ("eval", "--save-frames 2 --gif-path /proc/not-here/x.gif",
+     "--gif-path '/proc/not-here/x.gif' cannot be written (No such file or directory): pass another path"),
+    ("bench", "--seconds 0", "--seconds must be a number of seconds in (0, 3600], got 0.0"),
+    ("bench", "--seconds nan", "--seconds must be a number of seconds in (0, 3600], got nan"),
+    ("bench", "--json /proc/not-here.json",
+     "--json '/proc/not-here.json' cannot be written (No such file or directory): pass another path"),
+    ("autotune", "--max-envs 1 --batch-size 2", "--max-envs 1 must be at least --batch-size 2"),
+    ("autotune", "--time-per-test inf", "--time-per-test must be a number of seconds in (0, 3600], got inf"),
+])
+def test_other_modes_refuse_what_cannot_run(mode, argv, message):
+    assert refusal(mode, argv.split()) == message
