@@ -67,7 +67,7 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed)
     float rewards[NUM_ENVS];
     bool terminals[NUM_ENVS], truncations[NUM_ENVS];
     FlappyVec vec;
-    int status = flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, err,
+    int status = flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, 0, err,
                                  sizeof(err));
     CHECK(status == 0, "vec_init failed: %s", err);
     if (status != 0) {
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
     bool term[1], trunc[1];
     FlappyVec vec;
     p = flappy_default_params();
-    CHECK(flappy_vec_init(&vec, &p, 0, 0, obs, act, rew, term, trunc, err, sizeof(err)) != 0, "0 envs accepted");
+    CHECK(flappy_vec_init(&vec, &p, 0, 0, obs, act, rew, term, trunc, 0, err, sizeof(err)) != 0, "0 envs accepted");
 
     /* Each observation mode at the defaults, with randomized episodes, then every parameter at
      * its low end (features), then at its high end (pixels of 8 x 512 x 288, every spread). */
