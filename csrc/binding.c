@@ -280,16 +280,22 @@ static PyObject* vec_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 }
 
 static PyObject* vec_reset(PyObject* self, PyObject* args) {
-    PyObject *handle_obj, *seed_obj = Py_None;
-    if (!PyArg_ParseTuple(args, "O|O:vec_reset", &handle_obj, &seed_obj)) return NULL;
+    PyObject *handle_obj, *seed_obj = Py_None, *stream_obj = NULL;
+    if (!PyArg_ParseTuple(args, "O|OO:vec_reset", &handle_obj, &seed_obj, &stream_obj)) return NULL;
     VecEnv* handle = checked_open_handle(handle_obj);
     if (handle == NULL) return NULL;
     if (seed_obj == Py_None) {
+        if (stream_obj != NULL) {
+            PyErr_SetString(PyExc_TypeError, "vec_reset: first_stream needs a seed");
+            return NULL;
+        }
         flappy_vec_restart(&handle->vec);
         Py_RETURN_NONE;
     }
-    uint64_t seed;
-    if (parse_seed(seed_obj, &seed) != 0) return NULL;
+    uint64_t seed, first_stream = 0;
+    if (parse_seed(seed_obj, &seed) != 0 || (stream_obj != NULL && parse_seed(stream_obj, &first_stream) != 0))
+        return NULL;
+    handle->vec.first_stream = first_stream;
     flappy_vec_reset(&handle->vec, seed);
     Py_RETURN_NONE;
 }
@@ -727,7 +733,7 @@ static PyMethodDef methods[] = {
      "vec_init(observations, actions, rewards, terminals, truncations, num_envs, seed, next_step=False, **params) -> handle;"
      " next_step: Gymnasium's next-step autoreset (an ended episode's last observation, the new one on the next step)"},
     {"vec_reset", vec_reset, METH_VARARGS,
-     "vec_reset(handle, seed=None): new episodes; an int seed reseeds env i with (seed, i)"},
+     "vec_reset(handle, seed=None, first_stream=0): new episodes; an int seed reseeds env i with (seed, first_stream + i)"},
     {"vec_step", (PyCFunction)(void (*)(void))vec_step, METH_FASTCALL,
      "vec_step(handle, actions=None): step every env; actions, if given, are copied into the buffer first"},
     {"vec_log", vec_log, METH_O, "vec_log(handle) -> dict of means over episodes finished since the last call"},

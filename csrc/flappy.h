@@ -555,6 +555,7 @@ typedef struct {
     bool* terminals;
     bool* truncations;
     bool* new_episode_due; /* next-step mode: env i's next episode is drawn, not yet shown; else NULL */
+    uint64_t first_stream; /* env i draws from generator stream first_stream + i (0 unless set) */
     FlappyLog log;
 } FlappyVec;
 
@@ -581,7 +582,7 @@ static inline void* flappy_vec_obs(const FlappyVec* vec, int i) {
  * that one rather than drawing another. */
 static inline void flappy_vec_start(FlappyVec* vec, int reseed, uint64_t seed) {
     for (int i = 0; i < vec->num_envs; i++) {
-        if (reseed) flappy_rng_seed(&vec->envs[i].rng, seed, (uint64_t)i);
+        if (reseed) flappy_rng_seed(&vec->envs[i].rng, seed, vec->first_stream + (uint64_t)i);
         if (reseed || vec->new_episode_due == NULL || !vec->new_episode_due[i]) flappy_reset(&vec->envs[i], &vec->params);
         if (vec->new_episode_due != NULL) vec->new_episode_due[i] = false;
         flappy_write_obs(&vec->envs[i], &vec->params, &vec->rays, vec->speed_scale, vec->params.obs_mode, true,
