@@ -59,6 +59,7 @@ class CoreVector:
                                        self.truncations, int(num_envs), 0, True, **params)
         self.params = binding.check_params(**params)
         self.window = None  # the raylib window, opened by the first human render
+        self.closed = False
 
     def frame(self, i):
         frame = np.empty((int(binding.WORLD_HEIGHT), int(binding.WORLD_WIDTH), 3), np.uint8)
@@ -75,9 +76,9 @@ class CoreVector:
     def close(self):
         if self.window is not None:
             self.window.close()
-        if self.handle is not None:
-            binding.vec_close(self.handle)
-            self.handle = None
+        if not self.closed:
+            binding.vec_close(self.handle)  # the handle stays: using it raises "this Flappy env is closed"
+            self.closed = True
 
 
 class FlappyEnv(gymnasium.Env):
@@ -193,6 +194,7 @@ class FlappyVectorEnv(gymnasium.vector.VectorEnv):
       `action_space` `MultiDiscrete([2] * num_envs)`. `step` takes an integer array of shape
       (num_envs,) with values 0 or 1; anything else raises (ValueError or TypeError, one
       line) and changes nothing.
+    - Rewards are float32, as the core computes them (SyncVectorEnv's are float64).
     - The arrays returned by `step` and `reset` are the env's own buffers, overwritten by the
       next call (as PufferLib's are, and as `SyncVectorEnv(copy=False)`): copy what you keep,
       or pass `copy=True` for new arrays each call.
