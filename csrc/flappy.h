@@ -286,7 +286,7 @@ static inline int flappy_next_pipe(const Flappy* env, double* next_x) {
  *  5. reward: reward_pipe per pipe passed, plus reward_crash on a crash, else reward_alive.
  *     terminal on a crash; truncation when the episode reaches max_steps frames without one.
  * Returns the reward; sets *terminal and *truncated. The caller writes the observation and,
- * when the episode ended, calls flappy_end_episode.
+ * when the episode ended, logs it (flappy_log_episode) and starts the next (flappy_reset).
  */
 static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bool* terminal, bool* truncated) {
     /* Written without branches where the outcome is a coin toss (the flap, the collision), so
@@ -325,9 +325,8 @@ static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bo
     return (float)reward;
 }
 
-/* An episode ended: log it and start the next one at once, continuing the env's random
- * sequence. */
-static inline void flappy_end_episode(Flappy* env, const FlappyParams* p, FlappyLog* log) {
+/* An episode ended: add it to the log. */
+static inline void flappy_log_episode(const Flappy* env, FlappyLog* log) {
     double score = env->score;
     log->score += score;
     log->episode_return += env->episode_return;
@@ -338,7 +337,6 @@ static inline void flappy_end_episode(Flappy* env, const FlappyParams* p, Flappy
     log->pipe_spacing += env->pipe_spacing;
     log->gravity += env->gravity;
     log->n += 1.0;
-    flappy_reset(env, p);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -535,12 +533,12 @@ static inline FlappyObsSpec flappy_obs_spec(const FlappyParams* p) {
  * Two ways to show an episode's end (Gymnasium calls them autoreset modes):
  *  - same step (PufferLib's way, the default): on the step an episode ends, its env starts the
  *    next episode at once and the observation written is the new episode's first one.
- *  - next step (Gymnasium's default): on the step an episode ends, the observation written is
- *    the episode's last one; the env has already drawn its next episode, and shows it on the
- *    following step, which ignores that env's action and reports reward 0, no terminal, no
- *    truncation. flappy_vec_restart shows it too, without drawing another.
- * Either way the episode is logged and the next one drawn on the step it ends, so an env's
- * random sequence, and so its games, are the same in both modes.
+ *  - next step (Gymnasium's default): on the step an episode ends, the env keeps its last state
+ *    and the observation written is the episode's last one; the following step starts the next
+ *    episode instead of stepping, ignoring that env's action, and reports its first
+ *    observation, reward 0, no terminal, no truncation.
+ * Either way the episode is logged on the step it ends, and the next episode is the next thing
+ * drawn from the env's generator, so an env's games are the same in both modes.
  */
 typedef struct {
     FlappyParams params;
@@ -554,7 +552,7 @@ typedef struct {
     float* rewards;
     bool* terminals;
     bool* truncations;
-    bool* new_episode_due; /* next-step mode: env i's next episode is drawn, not yet shown; else NULL */
+    bool* new_episode_due; /* next-step mode: env i's episode ended on the last step; else NULL */
     uint64_t first_stream; /* env i draws from generator stream first_stream + i (0 unless set) */
     FlappyLog log;
 } FlappyVec;
@@ -577,13 +575,12 @@ static inline void* flappy_vec_obs(const FlappyVec* vec, int i) {
     return (char*)vec->observations + (size_t)i * bytes;
 }
 
-/* New episodes in every env, reseeding env i with (seed, stream i) unless reseed is 0; zero the
- * step outputs. Without reseeding, an env whose next episode is due (next-step mode) shows
- * that one rather than drawing another. */
+/* New episodes in every env, reseeding env i with (seed, first_stream + i) unless reseed is 0;
+ * zero the step outputs. */
 static inline void flappy_vec_start(FlappyVec* vec, int reseed, uint64_t seed) {
     for (int i = 0; i < vec->num_envs; i++) {
         if (reseed) flappy_rng_seed(&vec->envs[i].rng, seed, vec->first_stream + (uint64_t)i);
-        if (reseed || vec->new_episode_due == NULL || !vec->new_episode_due[i]) flappy_reset(&vec->envs[i], &vec->params);
+        flappy_reset(&vec->envs[i], &vec->params);
         if (vec->new_episode_due != NULL) vec->new_episode_due[i] = false;
         flappy_write_obs(&vec->envs[i], &vec->params, &vec->rays, vec->speed_scale, vec->params.obs_mode, true,
                          flappy_vec_obs(vec, i));
@@ -671,8 +668,9 @@ static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode, const in
     bool* new_episode_due = vec->new_episode_due;
     for (int i = 0; i < vec->num_envs; i++) {
         void* obs = observations + (size_t)i * obs_bytes;
-        if (next_step && new_episode_due[i]) { /* show the episode drawn on the last step */
+        if (next_step && new_episode_due[i]) { /* the episode ended on the last step: start the next */
             new_episode_due[i] = false;
+            flappy_reset(&envs[i], params);
             rewards[i] = 0.0f;
             terminals[i] = truncations[i] = false;
             flappy_write_obs(&envs[i], params, rays, speed_scale, mode, true, obs);
@@ -680,12 +678,14 @@ static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode, const in
         }
         rewards[i] = flappy_step(&envs[i], params, actions[i], &terminals[i], &truncations[i]);
         bool ended = terminals[i] | truncations[i];
-        if (next_step) flappy_write_obs(&envs[i], params, rays, speed_scale, mode, false, obs); /* the last one */
         if (ended) { /* about once a hundred frames under random play */
-            flappy_end_episode(&envs[i], params, &log);
-            if (next_step) new_episode_due[i] = true;
+            flappy_log_episode(&envs[i], &log);
+            if (next_step)
+                new_episode_due[i] = true;
+            else
+                flappy_reset(&envs[i], params); /* continuing the env's random sequence */
         }
-        if (!next_step) flappy_write_obs(&envs[i], params, rays, speed_scale, mode, ended, obs);
+        flappy_write_obs(&envs[i], params, rays, speed_scale, mode, !next_step & ended, obs);
     }
     vec->log = log;
 }

@@ -102,9 +102,13 @@ def test_single_env_matches_the_twin_without_auto_reset(params):
 
 
 def test_step_after_the_end_raises_until_reset():
-    env = gymnasium.make(GYMNASIUM_ID, max_steps=5)  # too short to crash
+    env = gymnasium.make(GYMNASIUM_ID, max_steps=5, render_mode="rgb_array")  # too short to crash
+    twin = gymnasium.make(REFERENCE_ID, max_steps=5, render_mode="rgb_array")
     start, _ = env.reset(seed=0)
+    twin.reset(seed=0)
     results = [env.step(0) for _ in range(5)]
+    [twin.step(0) for _ in range(5)]
+    assert np.array_equal(env.render(), twin.render())  # the last frame, not the next episode's first
     assert [(r[2], r[3]) for r in results] == [(False, False)] * 4 + [(False, True)]
     last_obs = results[-1][0]
     for _ in range(2):
