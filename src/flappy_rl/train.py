@@ -25,8 +25,8 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
-from flappy_rl.errors import ConfigError, TrainingError
-from flappy_rl.policy import POLICIES, RECURRENT, CheckpointError, load_weights
+from flappy_rl.errors import CheckpointError, ConfigError, TrainingError
+from flappy_rl.policy import POLICIES, RECURRENT, load_weights
 
 
 def resolve_device(device):
