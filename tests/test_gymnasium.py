@@ -215,6 +215,8 @@ def test_vector_env_refuses_bad_actions_and_changes_nothing(actions, error, mess
         assert all(np.array_equal(x, y) for x, y in zip(vec.step(a)[:4], clean.step(a)[:4]))
     with pytest.raises(TypeError, match=r"^seed must be an int or None: env i is seeded with \(seed, i\)$"):
         vec.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"^reset_mask is for autoreset mode Disabled; this env's is NextStep"):
+        vec.reset(options={"reset_mask": np.ones(3, bool)})
 
 
 def test_record_episode_statistics_counts_what_the_loop_counts():

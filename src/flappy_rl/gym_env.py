@@ -231,7 +231,9 @@ class FlappyVectorEnv(gymnasium.vector.VectorEnv):
     def reset(self, *, seed=None, options=None):
         if isinstance(seed, (list, tuple)):
             raise TypeError("seed must be an int or None: env i is seeded with (seed, i)")
-        self._np_random_seed = None
+        if options and "reset_mask" in options:
+            raise ValueError("reset_mask is for autoreset mode Disabled; this env's is NextStep, which restarts "
+                             "ended episodes by itself")
         if seed is not None or not self.seeded:
             super().reset(seed=check_seed(seed))  # seeds self.np_random
             seed = int(self.np_random.integers(2**63)) if seed is None else seed
