@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
     FlappyParams params = flappy_default_params();
     FlappyVec vec;
     char err[256];
-    if (flappy_vec_init(&vec, &params, num_envs, 0, observations, actions, rewards, terminals, truncations, err,
+    if (flappy_vec_init(&vec, &params, num_envs, 0, observations, actions, rewards, terminals, truncations, 0, err,
                         sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;

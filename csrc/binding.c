@@ -31,7 +31,8 @@ static PyTypeObject VecEnvType = {
     .tp_doc = "Handle to a vector of C Flappy envs; made by vec_init, released by vec_close.",
 };
 
-static VecEnv* open_handle(PyObject* obj) {
+/* obj as a handle, or NULL with TypeError if it is not one, RuntimeError if it was closed. */
+static VecEnv* checked_open_handle(PyObject* obj) {
     if (!PyObject_TypeCheck(obj, &VecEnvType)) {
         PyErr_Format(PyExc_TypeError, "expected a handle from vec_init, got %s", Py_TYPE(obj)->tp_name);
         return NULL;
@@ -176,7 +177,8 @@ static int check_array_dtype(PyObject* obj, const char* name, int typenum) {
     return 0;
 }
 
-static int check_array_writable(PyArrayObject* arr, const char* name) {
+/* C-contiguous, aligned, native byte order and writeable: what C may write through a pointer. */
+static int check_array_layout(PyArrayObject* arr, const char* name) {
     if (!PyArray_IS_C_CONTIGUOUS(arr) || !PyArray_ISBEHAVED(arr)) {
         PyErr_Format(PyExc_ValueError, "%s must be C-contiguous, aligned and writeable", name);
         return -1;
@@ -200,7 +202,7 @@ static int check_buffer(PyObject* obj, const char* name, int typenum, int ndim, 
         Py_XDECREF(shape);
         return -1;
     }
-    return check_array_writable(arr, name);
+    return check_array_layout(arr, name);
 }
 
 /* A frame to draw into: uint8, (height, width, 3) for RGB or (height, width) for grayscale,
@@ -223,7 +225,7 @@ static int check_frame(PyObject* obj, int* width, int* height, int* channels) {
         Py_XDECREF(shape);
         return -1;
     }
-    if (check_array_writable(arr, "frame") != 0) return -1;
+    if (check_array_layout(arr, "frame") != 0) return -1;
     *height = (int)h;
     *width = (int)w;
     *channels = ndim == 3 ? 3 : 1;
@@ -234,8 +236,9 @@ static int check_frame(PyObject* obj, int* width, int* height, int* channels) {
 
 static PyObject* vec_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     PyObject *buffers[5], *num_envs_obj, *seed_obj;
-    if (!PyArg_ParseTuple(args, "OOOOOOO:vec_init", &buffers[0], &buffers[1], &buffers[2], &buffers[3],
-                          &buffers[4], &num_envs_obj, &seed_obj))
+    int next_step = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOOO|p:vec_init", &buffers[0], &buffers[1], &buffers[2], &buffers[3],
+                          &buffers[4], &num_envs_obj, &seed_obj, &next_step))
         return NULL;
     if (PyBool_Check(num_envs_obj) || !PyLong_Check(num_envs_obj)) {
         PyErr_Format(PyExc_TypeError, "num_envs must be an int, got %s", Py_TYPE(num_envs_obj)->tp_name);
@@ -265,26 +268,34 @@ static PyObject* vec_init(PyObject* self, PyObject* args, PyObject* kwargs) {
     for (int k = 0; k < 5; k++) handle->buffers[k] = Py_NewRef(buffers[k]);
 #define DATA(k) PyArray_DATA((PyArrayObject*)buffers[k])
     char err[256];
-    if (flappy_vec_init(&handle->vec, &params, (int)num_envs, seed, DATA(0), DATA(1), DATA(2), DATA(3), DATA(4), err,
-                        sizeof(err)) != 0) {
+    int status = flappy_vec_init(&handle->vec, &params, (int)num_envs, seed, DATA(0), DATA(1), DATA(2), DATA(3),
+                                 DATA(4), next_step, err, sizeof(err));
+    if (status != 0) {
         Py_DECREF(handle);
-        return PyErr_NoMemory();
+        PyErr_SetString(status == -2 ? PyExc_MemoryError : PyExc_ValueError, err);
+        return NULL;
     }
     handle->open = 1;
     return (PyObject*)handle;
 }
 
 static PyObject* vec_reset(PyObject* self, PyObject* args) {
-    PyObject *handle_obj, *seed_obj = Py_None;
-    if (!PyArg_ParseTuple(args, "O|O:vec_reset", &handle_obj, &seed_obj)) return NULL;
-    VecEnv* handle = open_handle(handle_obj);
+    PyObject *handle_obj, *seed_obj = Py_None, *stream_obj = NULL;
+    if (!PyArg_ParseTuple(args, "O|OO:vec_reset", &handle_obj, &seed_obj, &stream_obj)) return NULL;
+    VecEnv* handle = checked_open_handle(handle_obj);
     if (handle == NULL) return NULL;
     if (seed_obj == Py_None) {
+        if (stream_obj != NULL) {
+            PyErr_SetString(PyExc_TypeError, "vec_reset: first_stream needs a seed");
+            return NULL;
+        }
         flappy_vec_restart(&handle->vec);
         Py_RETURN_NONE;
     }
-    uint64_t seed;
-    if (parse_seed(seed_obj, &seed) != 0) return NULL;
+    uint64_t seed, first_stream = 0;
+    if (parse_seed(seed_obj, &seed) != 0 || (stream_obj != NULL && parse_seed(stream_obj, &first_stream) != 0))
+        return NULL;
+    handle->vec.first_stream = first_stream;
     flappy_vec_reset(&handle->vec, seed);
     Py_RETURN_NONE;
 }
@@ -342,8 +353,9 @@ static int load_actions(VecEnv* handle, PyObject* obj) {
             uint32_t any_bad = 0;
             for (int i = 0; i < vec->num_envs; i++) any_bad |= (uint32_t)src[i] > 1u;
             if (any_bad) {
-                for (int i = 0; i < vec->num_envs; i++)
-                    if ((uint32_t)src[i] > 1u) raise_bad_action(src[i], i);
+                int i = 0;
+                while ((uint32_t)src[i] <= 1u) i++;
+                raise_bad_action(src[i], i);
                 return -1;
             }
             memcpy((int32_t*)vec->actions, src, (size_t)vec->num_envs * sizeof(int32_t));
@@ -364,14 +376,14 @@ static int load_actions(VecEnv* handle, PyObject* obj) {
     return status;
 }
 
-/* (handle, actions=None), the arguments of vec_step and vec_noop. */
+/* (handle, actions=None), the arguments of vec_step. */
 static VecEnv* step_arguments(const char* name, PyObject* const* args, Py_ssize_t nargs, PyObject** actions) {
     if (nargs < 1 || nargs > 2) {
         PyErr_Format(PyExc_TypeError, "%s(handle, actions=None) takes 1 or 2 arguments (%zd given)", name, nargs);
         return NULL;
     }
     *actions = nargs == 2 ? args[1] : Py_None;
-    return open_handle(args[0]);
+    return checked_open_handle(args[0]);
 }
 
 static PyObject* vec_step(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -388,15 +400,8 @@ static PyObject* vec_step(PyObject* self, PyObject* const* args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
-/* Everything vec_step does before stepping: the fixed cost of a call, for puffer bench. */
-static PyObject* vec_noop(PyObject* self, PyObject* const* args, Py_ssize_t nargs) {
-    PyObject* actions;
-    if (step_arguments("vec_noop", args, nargs, &actions) == NULL) return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyObject* vec_log(PyObject* self, PyObject* handle_obj) {
-    VecEnv* handle = open_handle(handle_obj);
+    VecEnv* handle = checked_open_handle(handle_obj);
     if (handle == NULL) return NULL;
     FlappyLog log = flappy_vec_log(&handle->vec);
     return Py_BuildValue("{sdsdsdsdsdsdsdsdsd}", "score", log.score, "episode_return", log.episode_return,
@@ -405,7 +410,7 @@ static PyObject* vec_log(PyObject* self, PyObject* handle_obj) {
 }
 
 static PyObject* vec_close(PyObject* self, PyObject* handle_obj) {
-    VecEnv* handle = open_handle(handle_obj);
+    VecEnv* handle = checked_open_handle(handle_obj);
     if (handle == NULL) return NULL;
     flappy_vec_free(&handle->vec);
     handle->open = 0;
@@ -425,7 +430,7 @@ static PyObject* env_get(PyObject* self, PyObject* args) {
     PyObject* handle_obj;
     Py_ssize_t i;
     if (!PyArg_ParseTuple(args, "On:env_get", &handle_obj, &i)) return NULL;
-    VecEnv* handle = open_handle(handle_obj);
+    VecEnv* handle = checked_open_handle(handle_obj);
     if (handle == NULL) return NULL;
     const Flappy* env = env_at(handle, i);
     if (env == NULL) return NULL;
@@ -560,7 +565,7 @@ static PyObject* render(PyObject* self, PyObject* args) {
     PyObject *handle_obj, *frame;
     Py_ssize_t i;
     if (!PyArg_ParseTuple(args, "OnO:render", &handle_obj, &i, &frame)) return NULL;
-    VecEnv* handle = open_handle(handle_obj);
+    VecEnv* handle = checked_open_handle(handle_obj);
     if (handle == NULL) return NULL;
     const Flappy* env = env_at(handle, i);
     int width, height, channels;
@@ -569,8 +574,8 @@ static PyObject* render(PyObject* self, PyObject* args) {
     Py_RETURN_NONE;
 }
 
-/* One value of a state dict: present, of the right type, finite or non-negative. `where` names
- * the dict in messages, e.g. "state" or "state['pipes'][2]". */
+/* One value of a state dict, or NULL with ValueError if it is missing; its callers check its type
+ * and range. `where` names the dict in messages, e.g. "state" or "state['pipes'][2]". */
 static PyObject* state_item(PyObject* dict, const char* where, const char* key) {
     PyObject* value = PyDict_GetItemString(dict, key);
     if (value == NULL) PyErr_Format(PyExc_ValueError, "%s has no '%s'", where, key);
@@ -725,13 +730,12 @@ static PyObject* palette_gray(PyObject* self, PyObject* unused) {
 
 static PyMethodDef methods[] = {
     {"vec_init", (PyCFunction)(void (*)(void))vec_init, METH_VARARGS | METH_KEYWORDS,
-     "vec_init(observations, actions, rewards, terminals, truncations, num_envs, seed, **params) -> handle"},
+     "vec_init(observations, actions, rewards, terminals, truncations, num_envs, seed, next_step=False, **params) -> handle;"
+     " next_step: Gymnasium's next-step autoreset (an ended episode's last observation, the new one on the next step)"},
     {"vec_reset", vec_reset, METH_VARARGS,
-     "vec_reset(handle, seed=None): new episodes; an int seed reseeds env i with (seed, i)"},
+     "vec_reset(handle, seed=None, first_stream=0): new episodes; an int seed reseeds env i with (seed, first_stream + i)"},
     {"vec_step", (PyCFunction)(void (*)(void))vec_step, METH_FASTCALL,
      "vec_step(handle, actions=None): step every env; actions, if given, are copied into the buffer first"},
-    {"vec_noop", (PyCFunction)(void (*)(void))vec_noop, METH_FASTCALL,
-     "vec_noop(handle, actions=None): check the arguments as vec_step does, and return; measures a call's cost"},
     {"vec_log", vec_log, METH_O, "vec_log(handle) -> dict of means over episodes finished since the last call"},
     {"vec_close", vec_close, METH_O, "vec_close(handle): free the envs; the handle can't be used again"},
     {"env_get", env_get, METH_VARARGS, "env_get(handle, i) -> dict: the state of env i"},

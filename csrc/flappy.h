@@ -285,12 +285,10 @@ static inline int flappy_next_pipe(const Flappy* env, double* next_x) {
  *     its bottom reaches the ground.
  *  5. reward: reward_pipe per pipe passed, plus reward_crash on a crash, else reward_alive.
  *     terminal on a crash; truncation when the episode reaches max_steps frames without one.
- *     Either way the episode is logged and the env resets itself at once, continuing its
- *     random sequence, so the observation written next is the first of the new episode.
- * Returns the reward; sets *terminal and *truncated. The caller writes the observation.
+ * Returns the reward; sets *terminal and *truncated. The caller writes the observation and,
+ * when the episode ended, logs it (flappy_log_episode) and starts the next (flappy_reset).
  */
-static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, FlappyLog* log, bool* terminal,
-                                bool* truncated) {
+static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bool* terminal, bool* truncated) {
     /* Written without branches where the outcome is a coin toss (the flap, the collision), so
      * that random actions cost no mispredictions; comparisons are combined with & and |. */
     double fall = env->bird_vy + env->gravity;
@@ -324,21 +322,21 @@ static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, Fl
     int out_of_time = !crashed & (env->tick >= p->max_steps);
     *terminal = crashed;
     *truncated = out_of_time;
-
-    if (crashed | out_of_time) { /* about once a hundred frames under random play */
-        double score = env->score;
-        log->score += score;
-        log->episode_return += env->episode_return;
-        log->episode_length += env->tick;
-        log->perf += score >= FLAPPY_PERF_SCORE ? 1.0 : score * (1.0 / FLAPPY_PERF_SCORE);
-        log->gap += env->gap;
-        log->pipe_speed += env->pipe_speed;
-        log->pipe_spacing += env->pipe_spacing;
-        log->gravity += env->gravity;
-        log->n += 1.0;
-        flappy_reset(env, p);
-    }
     return (float)reward;
+}
+
+/* An episode ended: add it to the log. */
+static inline void flappy_log_episode(const Flappy* env, FlappyLog* log) {
+    double score = env->score;
+    log->score += score;
+    log->episode_return += env->episode_return;
+    log->episode_length += env->tick;
+    log->perf += score >= FLAPPY_PERF_SCORE ? 1.0 : score * (1.0 / FLAPPY_PERF_SCORE);
+    log->gap += env->gap;
+    log->pipe_speed += env->pipe_speed;
+    log->pipe_spacing += env->pipe_spacing;
+    log->gravity += env->gravity;
+    log->n += 1.0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -531,6 +529,16 @@ static inline FlappyObsSpec flappy_obs_spec(const FlappyParams* p) {
  * A vector of envs sharing one parameter set, stepping in place on caller-owned buffers:
  * observations (num_envs x the spec's shape, float32 or uint8), actions (int32), rewards
  * (float32), terminals and truncations (bool). This is what the Python binding drives.
+ *
+ * Two ways to show an episode's end (Gymnasium calls them autoreset modes):
+ *  - same step (PufferLib's way, the default): on the step an episode ends, its env starts the
+ *    next episode at once and the observation written is the new episode's first one.
+ *  - next step (Gymnasium's default): on the step an episode ends, the env keeps its last state
+ *    and the observation written is the episode's last one; the following step starts the next
+ *    episode instead of stepping, ignoring that env's action, and reports its first
+ *    observation, reward 0, no terminal, no truncation.
+ * Either way the episode is logged on the step it ends, and the next episode is the next thing
+ * drawn from the env's generator, so an env's games are the same in both modes.
  */
 typedef struct {
     FlappyParams params;
@@ -544,6 +552,8 @@ typedef struct {
     float* rewards;
     bool* terminals;
     bool* truncations;
+    bool* new_episode_due; /* next-step mode: env i's episode ended on the last step; else NULL */
+    uint64_t first_stream; /* env i draws from generator stream first_stream + i (0 unless set) */
     FlappyLog log;
 } FlappyVec;
 
@@ -565,12 +575,13 @@ static inline void* flappy_vec_obs(const FlappyVec* vec, int i) {
     return (char*)vec->observations + (size_t)i * bytes;
 }
 
-/* New episodes in every env, reseeding env i with (seed, stream i) unless reseed is 0; zero the
- * step outputs. */
+/* New episodes in every env, reseeding env i with (seed, first_stream + i) unless reseed is 0;
+ * zero the step outputs. */
 static inline void flappy_vec_start(FlappyVec* vec, int reseed, uint64_t seed) {
     for (int i = 0; i < vec->num_envs; i++) {
-        if (reseed) flappy_rng_seed(&vec->envs[i].rng, seed, (uint64_t)i);
+        if (reseed) flappy_rng_seed(&vec->envs[i].rng, seed, vec->first_stream + (uint64_t)i);
         flappy_reset(&vec->envs[i], &vec->params);
+        if (vec->new_episode_due != NULL) vec->new_episode_due[i] = false;
         flappy_write_obs(&vec->envs[i], &vec->params, &vec->rays, vec->speed_scale, vec->params.obs_mode, true,
                          flappy_vec_obs(vec, i));
         vec->rewards[i] = 0.0f;
@@ -587,17 +598,21 @@ static inline void flappy_vec_restart(FlappyVec* vec) { flappy_vec_start(vec, 0,
 static inline void flappy_vec_free(FlappyVec* vec) {
     free(vec->envs);
     free(vec->rays.dx);
+    free(vec->new_episode_due);
     vec->envs = NULL;
     vec->rays.dx = NULL;
+    vec->new_episode_due = NULL;
     vec->num_envs = 0;
 }
 
-/* 0 on success; -1 if the parameters are out of range (message in err) or memory ran out.
+/* 0 on success; -1 if the parameters or num_envs are out of range, -2 if memory ran out (message
+ * in err either way).
  * Resolves the parameters (difficulty preset, range checks), seeds and resets every env, so
- * the observations are valid on return. The observation buffer must fit flappy_obs_spec. */
+ * the observations are valid on return. The observation buffer must fit flappy_obs_spec.
+ * next_step: the next-step autoreset mode (above) instead of same-step. */
 static inline int flappy_vec_init(FlappyVec* vec, const FlappyParams* params, int num_envs, uint64_t seed,
                                   void* observations, const int32_t* actions, float* rewards, bool* terminals,
-                                  bool* truncations, char* err, size_t err_size) {
+                                  bool* truncations, int next_step, char* err, size_t err_size) {
     memset(vec, 0, sizeof(*vec));
     vec->params = *params;
     if (flappy_resolve_params(&vec->params, err, err_size) != 0) return -1;
@@ -606,11 +621,12 @@ static inline int flappy_vec_init(FlappyVec* vec, const FlappyParams* params, in
         return -1;
     }
     vec->envs = (Flappy*)calloc((size_t)num_envs, sizeof(Flappy));
-    if (vec->envs == NULL ||
+    if (next_step) vec->new_episode_due = (bool*)calloc((size_t)num_envs, sizeof(bool));
+    if (vec->envs == NULL || (next_step && vec->new_episode_due == NULL) ||
         (vec->params.obs_mode == FLAPPY_OBS_LIDAR && flappy_rays_init(&vec->rays, vec->params.lidar_rays) != 0)) {
         flappy_vec_free(vec);
         snprintf(err, err_size, "out of memory allocating %d envs", num_envs);
-        return -1;
+        return -2;
     }
     vec->obs_spec = flappy_obs_spec(&vec->params);
     vec->speed_scale = flappy_speed_scale(&vec->params);
@@ -635,7 +651,8 @@ static inline int flappy_vec_find_bad_action(const FlappyVec* vec) {
     return -1;
 }
 
-static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode) {
+/* mode and next_step are constants where this is inlined, so each loop keeps only its branches. */
+static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode, const int next_step) {
     /* restrict: stores to the envs' doubles never alias the parameters, so the compiler need
      * not reload them for every env (and a call with few envs copies nothing). */
     const FlappyParams* restrict params = &vec->params;
@@ -648,20 +665,41 @@ static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode) {
     char* observations = (char*)vec->observations;
     float* rewards = vec->rewards;
     bool *terminals = vec->terminals, *truncations = vec->truncations;
+    bool* new_episode_due = vec->new_episode_due;
     for (int i = 0; i < vec->num_envs; i++) {
-        rewards[i] = flappy_step(&envs[i], params, actions[i], &log, &terminals[i], &truncations[i]);
-        flappy_write_obs(&envs[i], params, rays, speed_scale, mode, terminals[i] | truncations[i],
-                         observations + (size_t)i * obs_bytes);
+        void* obs = observations + (size_t)i * obs_bytes;
+        if (next_step && new_episode_due[i]) { /* the episode ended on the last step: start the next */
+            new_episode_due[i] = false;
+            flappy_reset(&envs[i], params);
+            rewards[i] = 0.0f;
+            terminals[i] = truncations[i] = false;
+            flappy_write_obs(&envs[i], params, rays, speed_scale, mode, true, obs);
+            continue;
+        }
+        rewards[i] = flappy_step(&envs[i], params, actions[i], &terminals[i], &truncations[i]);
+        bool ended = terminals[i] | truncations[i];
+        if (ended) { /* about once a hundred frames under random play */
+            flappy_log_episode(&envs[i], &log);
+            if (next_step)
+                new_episode_due[i] = true;
+            else
+                flappy_reset(&envs[i], params); /* continuing the env's random sequence */
+        }
+        flappy_write_obs(&envs[i], params, rays, speed_scale, mode, !next_step & ended, obs);
     }
     vec->log = log;
 }
 
 /* Step every env once. The actions must be valid (flappy_vec_find_bad_action). */
 static inline void flappy_vec_step(FlappyVec* vec) {
-    switch (vec->params.obs_mode) {
-    case FLAPPY_OBS_FEATURES: flappy_vec_step_mode(vec, FLAPPY_OBS_FEATURES); break;
-    case FLAPPY_OBS_LIDAR: flappy_vec_step_mode(vec, FLAPPY_OBS_LIDAR); break;
-    default: flappy_vec_step_mode(vec, FLAPPY_OBS_PIXELS); break;
+    int next_step = vec->new_episode_due != NULL;
+    switch (vec->params.obs_mode * 2 + next_step) {
+    case FLAPPY_OBS_FEATURES * 2: flappy_vec_step_mode(vec, FLAPPY_OBS_FEATURES, 0); break;
+    case FLAPPY_OBS_FEATURES * 2 + 1: flappy_vec_step_mode(vec, FLAPPY_OBS_FEATURES, 1); break;
+    case FLAPPY_OBS_LIDAR * 2: flappy_vec_step_mode(vec, FLAPPY_OBS_LIDAR, 0); break;
+    case FLAPPY_OBS_LIDAR * 2 + 1: flappy_vec_step_mode(vec, FLAPPY_OBS_LIDAR, 1); break;
+    case FLAPPY_OBS_PIXELS * 2: flappy_vec_step_mode(vec, FLAPPY_OBS_PIXELS, 0); break;
+    default: flappy_vec_step_mode(vec, FLAPPY_OBS_PIXELS, 1); break;
     }
 }
 

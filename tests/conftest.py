@@ -14,12 +14,26 @@ settings.register_profile("long", parent=settings.get_profile("ci"), max_example
 settings.load_profile("ci")
 
 
+def flap_needed(bottom_clearance, fall):
+    """The scripted player's rule (about 50 pipes per episode with the defaults): flap when the
+    bird's bottom would be below the next gap's bottom after this frame's fall."""
+    return bottom_clearance - fall < 0
+
+
 def scripted_actions(obs):
-    """A decent hand-written player (about 50 pipes per episode with the defaults): flap when
-    the bird's bottom would be below the next gap's bottom after this frame's fall."""
+    """The scripted player over feature observations with the default parameters (fast, for
+    long runs)."""
     bottom_clearance = obs[..., 4] * binding.GROUND_Y
     fall = obs[..., 1] * 10.0 + 1.0  # default speed scale 1/10, gravity 1
-    return (bottom_clearance - fall < 0).astype(np.int32)
+    return flap_needed(bottom_clearance, fall).astype(np.int32)
+
+
+def scripted_action(state):
+    """The scripted player from a state dict, as `binding.env_get` and the twin's `state()` give
+    it: any observation mode, any parameters."""
+    pipe = state["pipes"][state["next_pipe"]]
+    bottom_clearance = pipe["gap_bottom"] - (state["bird_y"] + binding.BIRD_HEIGHT)
+    return int(flap_needed(bottom_clearance, state["bird_vy"] + state["gravity"]))
 
 
 def make_buffers(num_envs):

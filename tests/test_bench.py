@@ -27,15 +27,19 @@ def test_bench_command_writes_every_figure(tmp_path):
             assert len(figure["windows"]) == bench.WINDOWS and figure["median"] > 0
     assert {mode: list(by_size) for mode, by_size in results["modes"].items()} == {"lidar": ["1", "4096"],
                                                                                   "pixels": ["1", "4096"]}
-    for figure in (results["noop_call"], results["twin"], *results["render"].values(),
+    assert list(results["gymnasium_vector"]) == ["64", "4096"]
+    for figure in (*results["gymnasium_vector"].values(), results["twin"], *results["render"].values(),
                    *[f for by_size in results["modes"].values() for f in by_size.values()]):
         assert figure["median"] > 0
     assert set(results["render"]) == {"rgb_512x288", "gray_64x36"}
     cores = results["machine"]["cores"]
     assert [mp["workers"] for mp in results["multiprocessing"]] == sorted({cores, max(1, cores - 1)})
     assert all(mp["median"] > 0 for mp in results["multiprocessing"])
-    assert set(results["ratios"]) == {"raw_1_env_call_cost_over_noop", "wrapper_overhead", "binding_over_pure_c"}
-    assert "| binding `vec_step`, 1 core | 4096 |" in out.stdout and "An empty binding call (`vec_noop`)" in out.stdout
+    assert set(results["ratios"]) == {"raw_over_gymnasium_vector_4096", "wrapper_overhead", "binding_over_pure_c"}
+    assert results["ratios"]["raw_over_gymnasium_vector_4096"] == pytest.approx(
+        results["raw"]["4096"]["median"] / results["gymnasium_vector"]["4096"]["median"])
+    assert "| binding `vec_step`, 1 core | 4096 |" in out.stdout
+    assert "| `gymnasium.make_vec` (FlappyVectorEnv, C), 1 core | 4096 |" in out.stdout and "raw / this = " in out.stdout
 
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n{bench.README_START}\nold\n{bench.README_END}\ntail\n")
@@ -59,14 +63,17 @@ def test_bench_compare_measures_flappy_bird_gymnasium(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((tmp_path / "bench.json").read_text())
     assert results["machine"]["versions"]["flappy-bird-gymnasium"]
-    assert set(results["flappy_bird_gymnasium"]) == {"features", "lidar"}
+    assert set(results["flappy_bird_gymnasium"]) == {"features", "lidar", "sync_vector"}
     assert all(r["median"] > 0 for r in results["flappy_bird_gymnasium"].values())
     ours = results["ratios"]["over_flappy_bird_gymnasium"]
-    assert {kind: sorted(by_size) for kind, by_size in ours.items()} == {"features": ["1_env", "4096_envs"],
-                                                                          "lidar": ["1_env", "4096_envs"]}
+    assert {kind: sorted(by_size) for kind, by_size in ours.items() if kind != "sync_vector"} == {
+        "features": ["1_env", "4096_envs"], "lidar": ["1_env", "4096_envs"]}
+    assert ours["sync_vector"] == pytest.approx(results["gymnasium_vector"]["64"]["median"]
+                                                / results["flappy_bird_gymnasium"]["sync_vector"]["median"])
     lidar = results["modes"]["lidar"]["4096"]["median"] / results["flappy_bird_gymnasium"]["lidar"]["median"]
     assert ours["lidar"]["4096_envs"] == pytest.approx(lidar)
     assert "| flappy-bird-gymnasium, lidar, 1 core | 1 |" in out.stdout and "| ours (lidar) at 4096 envs: " in out.stdout
+    assert "| flappy-bird-gymnasium in `SyncVectorEnv`, features, 1 core | 64 |" in out.stdout
 
 
 def test_pure_c_benchmark_builds_with_the_documented_command_and_runs(tmp_path):

@@ -107,16 +107,41 @@ def test_help_lists_every_option_with_its_default():
     assert "--train.learning-rate" in top.stdout
 
 
-def test_env_section_is_exactly_the_c_parameters():
+def test_env_section_is_the_birds_per_vector_and_exactly_the_c_parameters():
     choices = binding.param_choices()
     for env_name in env_names():
         env = load_config(env_name)["env"]
-        assert list(env) == list(binding.params()), env_name
+        assert list(env) == ["num_envs", *binding.params()], env_name
+        assert isinstance(env["num_envs"], int) and load_config(env_name)["vec"]["num_envs"] == 1
         for name, (default, low, high) in binding.params().items():
             assert type(env[name]) is type(default), (env_name, name)
             assert env[name] in choices[name] if name in choices else low <= env[name] <= high, (env_name, name)
     assert load_config("puffer_flappy_lidar")["env"]["obs_mode"] == "lidar"
     assert load_config("puffer_flappy_pixels")["env"]["obs_mode"] == "pixels"
+
+
+def test_ocean_habits_size_the_vector_and_the_old_setting_says_what_to_write():
+    args = parse_args("train", "puffer_flappy", ["--env.num-envs", "4096"])
+    assert args["env"]["num_envs"] == 4096 and "envs_per_copy" not in args["vec"]
+    from flappy_rl.train import env_kwargs
+
+    assert env_kwargs(args)["num_envs"] == 4096 and env_kwargs(args, num_envs=2)["num_envs"] == 2
+    out = puffer("train", "puffer_flappy", "--vec.envs-per-copy", "4096")
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == ("puffer: error: [vec] envs_per_copy is now [env] num_envs, the birds in one C vector, as in "
+                          "every Ocean config ([vec] num_envs counts the copies): write --env.num-envs N, or "
+                          "num_envs = N under [env]\n")
+
+
+def test_an_old_style_ini_says_what_to_write(tmp_path, monkeypatch):
+    import flappy_rl.config as config
+
+    files = config.config_files()
+    old = tmp_path / "puffer_flappy.ini"
+    old.write_text(files["puffer_flappy.ini"].read_text().replace("[vec]\n", "[vec]\nenvs_per_copy = 512\n"))
+    monkeypatch.setattr(config, "config_files", lambda: {**files, "puffer_flappy.ini": old})
+    with pytest.raises(ConfigError, match=r"^puffer_flappy.ini: \[vec\] envs_per_copy is now \[env\] num_envs"):
+        config.load_config("puffer_flappy")
 
 
 def test_configs_ship_in_the_wheel(tmp_path):
@@ -137,7 +162,7 @@ def test_configs_ship_in_the_wheel(tmp_path):
 
 
 def test_train_writes_a_checkpoint_that_eval_plays(tmp_path):
-    train = puffer("train", "puffer_flappy", "--train.total-timesteps", "600000", "--vec.envs-per-copy", "256",
+    train = puffer("train", "puffer_flappy", "--train.total-timesteps", "600000", "--env.num-envs", "256",
                    "--train.minibatch-size", "4096", cwd=tmp_path)
     assert train.returncode == 0, train.stderr[-2000:]
     (model,) = (tmp_path / "experiments").glob("*.pt")
@@ -212,7 +237,7 @@ def test_eval_plays_one_episode_per_env_and_summarizes(tmp_path, monkeypatch, ca
 
 
 def test_recurrent_policy_trains_and_evaluates(tmp_path):
-    common = ["--rnn-name", "Recurrent", "--vec.envs-per-copy", "128", "--train.bptt-horizon", "16"]
+    common = ["--rnn-name", "Recurrent", "--env.num-envs", "128", "--train.bptt-horizon", "16"]
     train = puffer("train", "puffer_flappy", "--train.total-timesteps", "200000", "--train.minibatch-size", "2048",
                    *common, cwd=tmp_path)
     assert train.returncode == 0, train.stderr[-2000:]
@@ -222,10 +247,16 @@ def test_recurrent_policy_trains_and_evaluates(tmp_path):
 
 
 def test_autotune_measures_each_setting(tmp_path):
-    out = puffer("autotune", "puffer_flappy", "--time-per-test", "0.2", "--max-envs", "2", "--vec.envs-per-copy", "64",
+    out = puffer("autotune", "puffer_flappy", "--time-per-test", "0.2", "--max-envs", "2", "--env.num-envs", "64",
                  cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Profile complete" in out.stdout and out.stdout.count("SPS: ") >= 3
     assert "backend: Serial" in out.stdout and "backend: Multiprocessing" in out.stdout
 
 
+
+
+def test_both_play_front_ends_name_the_window_size_render_scale():
+    python_m = subprocess.run([sys.executable, "-m", "flappy_rl", "play", "--help"], capture_output=True, text=True)
+    assert "--render-scale" in python_m.stdout and "--scale " not in python_m.stdout
+    assert "--render-scale" in puffer("play", "puffer_flappy", "--help").stdout

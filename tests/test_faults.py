@@ -10,7 +10,7 @@ import time
 import pytest
 
 CLI = [sys.executable, "-m", "flappy_rl.cli"]
-LONG_RUN = ["--train.total-timesteps", "1e10", "--vec.envs-per-copy", "256", "--train.minibatch-size", "4096"]
+LONG_RUN = ["--train.total-timesteps", "1e10", "--env.num-envs", "256", "--train.minibatch-size", "4096"]
 
 
 def children(pid):

@@ -6,6 +6,7 @@ runs a hundred times as many examples."""
 
 import math
 
+import gymnasium
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from flappy_rl import Flappy, binding
+from flappy_rl import GYMNASIUM_ID, REFERENCE_ID, Flappy, FlappyVectorEnv, binding
 
 PARAMS = binding.params()
 CHOICES = binding.param_choices()
@@ -195,3 +196,97 @@ class CallOrders(RuleBasedStateMachine):
 
 TestCallOrders = CallOrders.TestCase
 TestCallOrders.settings = settings(stateful_step_count=30)  # examples from the profile
+
+
+# -- the Gymnasium entry points -------------------------------------------------------------
+
+
+@given(params=parameter_sets, vector=st.booleans())
+def test_gymnasium_make_with_any_parameters_works_or_gives_one_clear_error(params, vector):
+    problems = {problem_with(name, value) for name, value in params.items()} - {None}
+    try:
+        if vector:
+            env = gymnasium.make_vec(GYMNASIUM_ID, NUM_ENVS, vectorization_mode="vector_entry_point", **params)
+        else:
+            env = gymnasium.make(GYMNASIUM_ID, **params)
+    except (TypeError, ValueError) as error:
+        assert problems and type(error) in problems, (params, error)
+        assert_one_line(error)
+        return
+    assert not problems, f"{params} should have raised one of {problems}"
+    space = env.observation_space
+    obs, _ = env.reset(seed=0)
+    for t in range(20):
+        obs = env.step(np.full(NUM_ENVS, t % 4 == 0) if vector else int(t % 4 == 0))[0]
+        assert space.contains(obs)
+    env.close()
+
+
+@given(actions=action_arrays)
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_gymnasium_vector_env_steps_any_action_array_or_refuses_it_without_a_trace(actions):
+    env, clean = FlappyVectorEnv(NUM_ENVS, copy=True), FlappyVectorEnv(NUM_ENVS, copy=True)
+    env.reset(seed=1)
+    clean.reset(seed=1)
+    valid = actions.shape == (NUM_ENVS,) and actions.dtype.kind in "iub" and bool(np.isin(actions, [0, 1]).all())
+    try:
+        env.step(actions)
+    except (TypeError, ValueError) as error:
+        assert not valid, f"{actions!r} is valid but raised {error!r}"
+        assert_one_line(error)
+    else:
+        assert valid, f"{actions!r} should have been refused"
+        clean.step(actions)
+    for t in range(40):
+        a = np.full(NUM_ENVS, t % 5 == 0, np.int32)
+        assert all(np.array_equal(x, y) for x, y in zip(env.step(a)[:4], clean.step(a)[:4]))
+
+
+class GymnasiumCallOrders(RuleBasedStateMachine):
+    """The C Gymnasium env and the twin driven by any order of reset, step (good, bad, after the
+    episode's end) and render: the same answers, the same errors, and no state changed by a
+    refused call."""
+
+    def __init__(self):
+        super().__init__()
+        self.env = gymnasium.make(GYMNASIUM_ID, render_mode="rgb_array", max_steps=40).unwrapped
+        self.twin = gymnasium.make(REFERENCE_ID, render_mode="rgb_array", max_steps=40).unwrapped
+        self.started = self.over = False
+
+    @rule(seed=st.integers(0, 2**64 - 1) | st.none())
+    def reset(self, seed):
+        if seed is None and not self.started:
+            seed = 0  # an unseeded first reset draws from entropy: not comparable
+        obs, _ = self.env.reset(seed=seed)
+        assert np.array_equal(obs, self.twin.reset(seed=seed)[0])
+        self.started, self.over = True, False
+
+    @rule(action=st.integers(0, 1) | st.sampled_from([np.int64(1), np.int8(0), np.array(1)]))
+    def step(self, action):
+        if not self.started or self.over:
+            with pytest.raises(gymnasium.error.ResetNeeded):
+                self.env.step(action)
+            return
+        result, expected = self.env.step(action), self.twin.step(int(action))
+        assert np.array_equal(result[0], expected[0]) and result[1:4] == expected[1:4]
+        self.over = result[2] or result[3]
+
+    @rule(action=st.integers().filter(lambda a: a not in (0, 1)) | st.floats() | st.text(max_size=2) | st.none()
+          | st.just([0]) | st.just(np.array([1])))
+    def step_with_a_bad_action(self, action):
+        error = gymnasium.error.ResetNeeded if not self.started or self.over else gymnasium.error.InvalidAction
+        with pytest.raises(error) as raised:
+            self.env.step(action)
+        assert_one_line(raised.value)
+
+    @rule()
+    def render(self):
+        if self.started:
+            assert np.array_equal(self.env.render(), self.twin.render())
+
+    def teardown(self):
+        self.env.close()
+
+
+TestGymnasiumCallOrders = GymnasiumCallOrders.TestCase
+TestGymnasiumCallOrders.settings = settings(stateful_step_count=50)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from flappy_rl import GYMNASIUM_ID, Flappy, binding
-from conftest import make_buffers
+from flappy_rl import REFERENCE_ID, Flappy, binding
+from conftest import make_buffers, scripted_action
 
 FEATURES, LIDAR, PIXELS = dict(), dict(obs_mode="lidar"), dict(obs_mode="pixels")
 
@@ -19,12 +19,7 @@ def state(env, i=0):
 
 def scripted(env):
     """The scripted player, from each env's state (any observation mode)."""
-    actions = []
-    for i in range(env.num_agents):
-        s = state(env, i)
-        pipe = s["pipes"][s["next_pipe"]]
-        actions.append(pipe["gap_bottom"] - (s["bird_y"] + binding.BIRD_HEIGHT) - (s["bird_vy"] + s["gravity"]) < 0)
-    return np.array(actions, np.int32)
+    return np.array([scripted_action(state(env, i)) for i in range(env.num_agents)], np.int32)
 
 
 @pytest.mark.parametrize("params,shape,dtype,low,high", [
@@ -222,4 +217,4 @@ def test_the_twin_declares_the_same_spaces():
     for params in (FEATURES, LIDAR, PIXELS, dict(obs_mode="lidar", lidar_rays=9)):
         assert FlappyGymnasiumEnv(**params).observation_space == Flappy(**params).single_observation_space
     for mode in ("lidar", "pixels"):
-        check_env(gymnasium.make(GYMNASIUM_ID, obs_mode=mode).unwrapped)
+        check_env(gymnasium.make(REFERENCE_ID, obs_mode=mode).unwrapped)

@@ -5,13 +5,7 @@ import pytest
 
 from flappy_rl import Flappy, FlappyGymnasiumEnv, binding
 
-
-def twin_scripted_action(twin):
-    """The scripted player, from the twin's state, so that it works with every observation mode."""
-    k, _ = twin.next_pipe()
-    bottom_clearance = twin.gap_tops[k] + twin.gap - (twin.bird_y + binding.BIRD_HEIGHT)
-    return int(bottom_clearance - (twin.bird_vy + twin.gravity) < 0)
-
+from conftest import scripted_action
 
 PARAM_SETS = [
     {},
@@ -43,7 +37,7 @@ def test_c_env_matches_the_python_twin(params, scores, seed):
     episodes = scored = 0
     for step in range(steps):
         flip = rng.random(num_envs) < 0.03
-        good = np.array([twin_scripted_action(twin) for twin in twins], np.int32)
+        good = np.array([scripted_action(twin.state()) for twin in twins], np.int32)
         actions = np.where(flip, 1 - good, good)
         obs, rew, term, trunc, _ = env.step(actions.astype(np.int32))
         for i, twin in enumerate(twins):
@@ -104,7 +98,7 @@ def test_every_parameter_at_the_edges_of_its_range(params):
     rng = np.random.default_rng(5)
     episodes = 0
     for step in range(steps):
-        good = np.array([twin_scripted_action(twin) for twin in twins], np.int32)
+        good = np.array([scripted_action(twin.state()) for twin in twins], np.int32)
         actions = np.where(rng.random(num_envs) < 0.05, 1 - good, good).astype(np.int32)
         obs, rew, term, trunc, _ = env.step(actions)
         assert space.contains(obs[0]) and space.contains(obs[1]) and np.isfinite(rew).all(), step

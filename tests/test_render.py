@@ -9,7 +9,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from PIL import Image
 
-from flappy_rl import GYMNASIUM_ID, Flappy, FlappyGymnasiumEnv, binding
+from flappy_rl import REFERENCE_ID, Flappy, FlappyGymnasiumEnv, binding
 from flappy_rl.errors import NoDisplayError
 from flappy_rl.render import gif_durations, save_gif
 from conftest import scripted_actions
@@ -201,8 +201,8 @@ def test_twin_frames_equal_the_c_env_frames():
 
 def test_twin_render_modes_and_env_checker():
     assert FlappyGymnasiumEnv.metadata == {"render_modes": ["rgb_array"], "render_fps": 30}
-    check_env(gymnasium.make(GYMNASIUM_ID, render_mode="rgb_array").unwrapped)
-    assert gymnasium.make(GYMNASIUM_ID, render_mode="rgb_array").reset(seed=1) is not None
+    check_env(gymnasium.make(REFERENCE_ID, render_mode="rgb_array").unwrapped)
+    assert gymnasium.make(REFERENCE_ID, render_mode="rgb_array").reset(seed=1) is not None
     with pytest.raises(gymnasium.error.ResetNeeded, match=r"^call reset\(\) before render\(\)$"):
         FlappyGymnasiumEnv(render_mode="rgb_array").render()
     assert FlappyGymnasiumEnv().render() is None

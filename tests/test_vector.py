@@ -12,7 +12,7 @@ import pufferlib
 import pufferlib.vector
 from gymnasium.utils.env_checker import check_env
 
-from flappy_rl import GYMNASIUM_ID, Flappy, FlappyGymnasiumEnv, make_gymnasium_env
+from flappy_rl import REFERENCE_ID, Flappy, FlappyGymnasiumEnv, make_gymnasium_env
 
 
 def rollout(vecenv, steps, seed, num_agents):
@@ -85,12 +85,12 @@ def test_multiprocessing_reports_logs():
 
 
 def test_gymnasium_twin_passes_the_env_checker():
-    check_env(gymnasium.make(GYMNASIUM_ID).unwrapped)
-    check_env(gymnasium.make(GYMNASIUM_ID, gap=150).unwrapped)
+    check_env(gymnasium.make(REFERENCE_ID).unwrapped)
+    check_env(gymnasium.make(REFERENCE_ID, gap=150).unwrapped)
 
 
-def test_registered_id_makes_the_twin():
-    env = gymnasium.make(GYMNASIUM_ID, pipe_speed=5)
+def test_reference_id_makes_the_twin():
+    env = gymnasium.make(REFERENCE_ID, pipe_speed=5)
     assert isinstance(env.unwrapped, FlappyGymnasiumEnv) and env.unwrapped.params["pipe_speed"] == 5
     obs, _ = env.reset(seed=3)
     np.testing.assert_array_equal(obs, Flappy(seed=3, pipe_speed=5).observations[0])

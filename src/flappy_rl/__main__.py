@@ -34,7 +34,7 @@ def add_play_parser(subparsers):
     play = subparsers.add_parser("play", help="play it yourself in a window",
                                  description="Space, up arrow or left click flaps; R restarts, O shows what the "
                                              "agent observes, F12 saves a screenshot, ESC quits.")
-    play.add_argument("--scale", type=float, default=1.0, help="window size, times 288 x 512 (default 1)")
+    play.add_argument("--render-scale", type=float, default=1.0, help="window size, times 288 x 512 (default 1)")
     play.add_argument("--fps", type=int, default=int(binding.FPS), help="frames per second (default 30)")
     play.add_argument("--seed", type=int, default=None, help="seed of the pipes (default: random)")
     play.add_argument("--overlay", action="store_true", help="start with the observation overlay on")
@@ -59,7 +59,7 @@ def main():
 
     params = {name: getattr(args, name) for name in binding.params() if getattr(args, name) is not None}
     try:
-        best = play(args.scale, args.fps, args.seed, args.overlay, **params)
+        best = play(args.render_scale, args.fps, args.seed, args.overlay, **params)
     except (NoDisplayError, ValueError) as error:
         parser.exit(1, f"{parser.prog} play: {error}\n")
     print(f"best score: {best}")

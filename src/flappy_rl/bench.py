@@ -4,7 +4,7 @@ Every figure is the median of several timed windows after a warm-up, stepping wi
 array of random actions (one flap in ten). Single-core figures run pinned to one core.
 
     puffer bench puffer_flappy [--seconds S] [--json PATH] [--compare]
-    python -m flappy_rl.bench bench.json README.md   # rewrite README's performance section
+    python -m flappy_rl.bench benchmarks/bench.json README.md   # rewrite README's performance section
 """
 
 import contextlib
@@ -26,10 +26,11 @@ import numpy as np
 import pufferlib
 import pufferlib.vector
 
-from flappy_rl import Flappy, binding, make_gymnasium_env
+from flappy_rl import GYMNASIUM_ID, Flappy, binding, make_gymnasium_env
 from flappy_rl.errors import ConfigError
 
 SIZES = (1, 64, 1024, 4096)
+SYNC_ENVS = 64  # SyncVectorEnv steps its envs one by one: its rate hardly depends on their number
 WINDOWS = 3
 ACTION_ROWS = 64
 CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
@@ -74,16 +75,16 @@ def one_core():
         os.sched_setaffinity(0, allowed)
 
 
-def raw_binding(num_envs, seconds, call="vec_step", **params):
+def raw_binding(num_envs, seconds, **params):
     spec = binding.obs_spec(**params)
     buffers = [np.zeros((num_envs, *spec["shape"]), spec["dtype"]), np.zeros(num_envs, np.int32),
                np.zeros(num_envs, np.float32), np.zeros(num_envs, bool), np.zeros(num_envs, bool)]
     handle = binding.vec_init(*buffers, num_envs, 0, **params)
-    function, rows = getattr(binding, call), random_actions(num_envs)
+    rows = random_actions(num_envs)
     counter = iter(range(1 << 62))
 
     def step():
-        function(handle, rows[next(counter) & (ACTION_ROWS - 1)])
+        binding.vec_step(handle, rows[next(counter) & (ACTION_ROWS - 1)])
 
     result = measure(step, num_envs, seconds)
     binding.vec_close(handle)
@@ -95,6 +96,19 @@ def wrapper(num_envs, seconds):
     counter = iter(range(1 << 62))
     result = measure(lambda: env.step(rows[next(counter) & (ACTION_ROWS - 1)]), num_envs, seconds)
     env.close()
+    return result
+
+
+def gymnasium_vector(num_envs, seconds):
+    """`gymnasium.make_vec(..., vectorization_mode="vector_entry_point")`: FlappyVectorEnv."""
+    import gymnasium
+
+    envs = gymnasium.make_vec(GYMNASIUM_ID, num_envs=num_envs, vectorization_mode="vector_entry_point")
+    envs.reset(seed=0)
+    rows = random_actions(num_envs)
+    counter = iter(range(1 << 62))
+    result = measure(lambda: envs.step(rows[next(counter) & (ACTION_ROWS - 1)]), num_envs, seconds)
+    envs.close()
     return result
 
 
@@ -172,6 +186,21 @@ def flappy_bird_gymnasium(seconds, use_lidar):
     return gymnasium_loop(gymnasium.make("FlappyBird-v0", use_lidar=use_lidar, render_mode=None).unwrapped, seconds)
 
 
+def flappy_bird_gymnasium_sync(num_envs, seconds):
+    """flappy-bird-gymnasium (features) in Gymnasium's SyncVectorEnv, its vectorization."""
+    import flappy_bird_gymnasium  # noqa: F401 (registers FlappyBird-v0)
+    import gymnasium
+
+    envs = gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make("FlappyBird-v0", use_lidar=False, render_mode=None)
+                                           for _ in range(num_envs)])
+    envs.reset(seed=0)
+    rows = random_actions(num_envs)
+    counter = iter(range(1 << 62))
+    result = measure(lambda: envs.step(rows[next(counter) & (ACTION_ROWS - 1)]), num_envs, seconds)
+    envs.close()
+    return result
+
+
 def cpu_model():
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -206,7 +235,6 @@ def run(seconds=1.0, compare=False, log=print):
     with one_core() as core, tempfile.TemporaryDirectory() as build_dir:
         results["machine"]["pinned_core"] = core
         log(f"pinned to core {core}")
-        results["noop_call"] = raw_binding(1, seconds, call="vec_noop")
         for name, function in (("raw", raw_binding), ("wrapper", wrapper)):
             results[name] = {n: function(n, seconds) for n in SIZES}
             log(f"{name}: " + ", ".join(f"{n}: {r['median'] / 1e6:.2f}M" for n, r in results[name].items()))
@@ -217,11 +245,15 @@ def run(seconds=1.0, compare=False, log=print):
                             for mode in ("lidar", "pixels")}
         log("modes: " + ", ".join(f"{mode} {n}: {r['median'] / 1e6:.2f}M" for mode, by_size in results["modes"].items()
                                   for n, r in by_size.items()))
+        results["gymnasium_vector"] = {n: gymnasium_vector(n, seconds) for n in (64, 4096)}
+        log("gymnasium vector: " + ", ".join(f"{n}: {r['median'] / 1e6:.2f}M"
+                                             for n, r in results["gymnasium_vector"].items()))
         results["twin"] = puffer_twin(seconds)
         results["render"] = render_frames(seconds)
         if compare:
             results["flappy_bird_gymnasium"] = {"features": flappy_bird_gymnasium(seconds, use_lidar=False),
-                                                "lidar": flappy_bird_gymnasium(seconds, use_lidar=True)}
+                                                "lidar": flappy_bird_gymnasium(seconds, use_lidar=True),
+                                                "sync_vector": flappy_bird_gymnasium_sync(SYNC_ENVS, seconds)}
     cores = len(os.sched_getaffinity(0))
     # All cores, as PufferLib's one-worker-per-core rule says; and one core left for the main process.
     results["multiprocessing"] = [multiprocessing(seconds, workers) for workers in sorted({cores, max(1, cores - 1)})]
@@ -232,9 +264,9 @@ def run(seconds=1.0, compare=False, log=print):
 def ratios(results):
     raw, wrap = results["raw"], results["wrapper"]
     out = {
-        # seconds per call of vec_step with one env, over seconds per call of vec_noop
-        "raw_1_env_call_cost_over_noop": results["noop_call"]["median"] / raw[1]["median"],
         "wrapper_overhead": {n: raw[n]["median"] / wrap[n]["median"] for n in raw},
+        # the issue's bar: FlappyVectorEnv within 1.2x of the binding at 4096 envs
+        "raw_over_gymnasium_vector_4096": raw[4096]["median"] / results["gymnasium_vector"][4096]["median"],
     }
     if "pure_c" in results:
         out["binding_over_pure_c"] = {n: raw[n]["median"] / results["pure_c"][n]["median"] for n in raw}
@@ -247,6 +279,8 @@ def ratios(results):
                          "1_env": wrap[1]["median"] / fbg["features"]["median"]},
             "lidar": {"4096_envs": lidar[4096]["median"] / fbg["lidar"]["median"],
                       "1_env": lidar[1]["median"] / fbg["lidar"]["median"]},
+            # Gymnasium vector env against Gymnasium vector env, at the same number of envs
+            "sync_vector": results["gymnasium_vector"][SYNC_ENVS]["median"] / fbg["sync_vector"]["median"],
         }
     return out
 
@@ -273,18 +307,24 @@ def table(results):
     for mp in results["multiprocessing"]:
         lines.append(f"| `vector.make` Multiprocessing, {mp['workers']} workers x {mp['envs_per_worker']} | "
                      f"{mp['workers'] * mp['envs_per_worker']} | {millions(mp['median'])} | |")
+    for n, figure in results["gymnasium_vector"].items():
+        ratio = f"raw / this = {r['raw_over_gymnasium_vector_4096']:.3f} |" if n == 4096 else "|"
+        lines.append(f"| `gymnasium.make_vec` (FlappyVectorEnv, C), 1 core | {n} | {millions(figure['median'])} | {ratio}")
     lines.append(f"| pure-Python twin via `GymnasiumPufferEnv`, 1 core | 1 | {millions(results['twin']['median'])} | |")
-    for kind, fbg in results.get("flappy_bird_gymnasium", {}).items():
+    fbg_all = results.get("flappy_bird_gymnasium", {})
+    if "sync_vector" in fbg_all:
+        lines.append(f"| flappy-bird-gymnasium in `SyncVectorEnv`, features, 1 core | {SYNC_ENVS} | "
+                     f"{millions(fbg_all['sync_vector']['median'])} | ours (`make_vec`, {SYNC_ENVS} envs): "
+                     f"{r['over_flappy_bird_gymnasium']['sync_vector']:,.0f}x |")
+    for kind, fbg in fbg_all.items():
+        if kind == "sync_vector":
+            continue
         ours = r["over_flappy_bird_gymnasium"][kind]
         lines.append(f"| flappy-bird-gymnasium, {kind}, 1 core | 1 | {millions(fbg['median'])} | ours ({kind}) at "
                      f"4096 envs: {ours['4096_envs']:,.0f}x; at 1 env: {ours['1_env']:,.0f}x |")
     for kind, label in (("rgb_512x288", "`Flappy.render()`, rgb_array 512 x 288, new array each frame"),
                         ("gray_64x36", "`binding.render`, 64 x 36 grayscale into a reused array")):
         lines.append(f"| {label}, 1 core | 1 | {millions(results['render'][kind]['median'])} frames/s | |")
-    noop_ns = 1e9 / results["noop_call"]["median"]
-    lines.append("")
-    lines.append(f"An empty binding call (`vec_noop`) costs {noop_ns:.0f} ns; `vec_step` with one env costs "
-                 f"{r['raw_1_env_call_cost_over_noop']:.2f}x that.")
     return "\n".join(lines)
 
 
@@ -329,7 +369,7 @@ def main(argv=None):
         return 2
     results = json.loads(Path(argv[0]).read_text())
     # JSON turns the int keys of the per-size tables into strings
-    for key in ("raw", "wrapper", "pure_c"):
+    for key in ("raw", "wrapper", "pure_c", "gymnasium_vector"):
         if key in results:
             results[key] = {int(n): r for n, r in results[key].items()}
     results["modes"] = {mode: {int(n): r for n, r in by_size.items()} for mode, by_size in results["modes"].items()}

@@ -3,6 +3,7 @@
     puffer train puffer_flappy
     puffer eval puffer_flappy --load-model-path latest --render-mode human
     puffer play puffer_flappy
+    puffer train puffer_breakout    (handed to PufferLib's own CLI when the full package is installed)
     torchrun --nproc-per-node 2 -m flappy_rl.cli train puffer_flappy
 """
 
@@ -12,6 +13,7 @@ from flappy_rl import crash
 from flappy_rl.checks import check
 from flappy_rl.config import MODES, env_names, parse_args, usage
 from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError
+from flappy_rl.handoff import hand_off, pufferlib_cli
 
 
 def run(args):
@@ -64,6 +66,12 @@ def main(argv=None):
         if len(argv) < 2 or argv[1].startswith("-"):
             raise ConfigError(f"usage: puffer MODE ENV [--section.key VALUE ...]; modes: {', '.join(MODES)}; "
                               f"envs: {', '.join(env_names())}")
+        if argv[1] not in env_names():
+            pufferlib_main = pufferlib_cli()
+            if pufferlib_main is not None:
+                return hand_off(pufferlib_main, argv)
+            raise ConfigError(f"unknown env {argv[1]!r}: this puffer runs {', '.join(env_names())}; PufferLib's "
+                              "other envs need the full pufferlib package installed")
         args = parse_args(argv[0], argv[1], argv[2:])
         check(args)
         return run(args) or 0

@@ -54,6 +54,13 @@ def parse_value(text):
         return text
 
 
+# Settings written the old way: the key, and what to write instead.
+RENAMED = {
+    "vec.envs_per_copy": "[vec] envs_per_copy is now [env] num_envs, the birds in one C vector, as in every Ocean "
+                         "config ([vec] num_envs counts the copies): write --env.num-envs N, or num_envs = N under [env]",
+}
+
+
 def load_config(env_name):
     """The nested args dict of an env, from default.ini overridden by the env's own file."""
     files = config_files()
@@ -65,6 +72,10 @@ def load_config(env_name):
             break
     else:
         raise ConfigError(f"unknown env {env_name!r}; valid envs: {', '.join(env_names())}")
+    for key, instead in RENAMED.items():
+        section, _, name = key.rpartition(".")
+        if parser.has_option(section, name):
+            raise ConfigError(f"{path.name}: {instead}")
     args = {}
     for section in parser.sections():
         values = {key: parse_value(text) for key, text in parser[section].items()}
@@ -228,7 +239,7 @@ def build_parser(mode, env_name, config):
         section, _, name = key.rpartition(".") if "." in key else ("base", "", key)
         section = section.split(".")[0]
         if section not in groups:
-            title = "[env] the C core's parameters" if section == "env" else f"[{section}]"
+            title = "[env] birds per C vector (num_envs) and the C core's parameters" if section == "env" else f"[{section}]"
             groups[section] = parser.add_argument_group(title)
         convert, text = OPTION_TYPES.get(key) or type_of(default), ""
         if section == "env" and name in c_params:
@@ -262,6 +273,8 @@ def parse_args(mode, env_name, argv):
     known = known_option_names(parser)
     for arg in argv:
         name = arg.partition("=")[0]
+        if name.startswith("--") and name[2:].replace("-", "_") in RENAMED:
+            raise ConfigError(RENAMED[name[2:].replace("-", "_")])
         if arg.startswith("--") and name not in known:
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
             hint = f"; did you mean {close[0]}?" if close else ""

@@ -6,16 +6,8 @@ import numpy as np
 import pufferlib
 
 from flappy_rl import binding
+from flappy_rl.gym_env import RENDER_MODES, check_render_mode, observation_space
 from flappy_rl.render import RaylibWindow, check_fps, check_scale
-
-RENDER_MODES = ["human", "rgb_array"]
-
-
-def observation_space(**params):
-    """One env's observation space for these parameters, as the C core defines it."""
-    spec = binding.obs_spec(**params)
-    low = np.array(spec["low"], spec["dtype"]) if isinstance(spec["low"], list) else spec["low"]
-    return gymnasium.spaces.Box(low, spec["high"], spec["shape"], np.dtype(spec["dtype"]))
 
 
 class Flappy(pufferlib.PufferEnv):
@@ -57,8 +49,7 @@ class Flappy(pufferlib.PufferEnv):
 
     def __init__(self, num_envs=1, render_mode=None, log_interval=128, buf=None, seed=0, *, render_scale=1.0,
                  render_fps=int(binding.FPS), **params):
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode must be None, 'human' or 'rgb_array', got {render_mode!r}")
+        check_render_mode(render_mode)
         self.render_scale = check_scale(render_scale, "render_scale")
         self.render_fps = check_fps(render_fps, "render_fps")
         self.window = None  # the raylib window, opened by the first render() in human mode
@@ -128,3 +119,23 @@ class Flappy(pufferlib.PufferEnv):
         if not self.closed:
             binding.vec_close(self.c_envs)
             self.closed = True
+
+
+def steps_per_second(num_envs=4096, seconds=3.0):
+    """Random play in one `Flappy` of num_envs birds for about `seconds`: steps per second."""
+    import time
+
+    env = Flappy(num_envs=num_envs)
+    actions = np.random.default_rng(0).integers(0, 2, (1024, num_envs), dtype=np.int32)  # drawn beforehand
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        env.step(actions[steps % len(actions)])
+        steps += 1
+    elapsed = time.perf_counter() - start
+    env.close()
+    return num_envs * steps / elapsed
+
+
+if __name__ == "__main__":
+    # The check every Ocean env file runs: python src/flappy_rl/env.py, or python -m flappy_rl.env
+    print(f"SPS: {steps_per_second():,.0f} (4096 envs, random actions, one core)")

@@ -9,6 +9,10 @@ class TrainingError(Exception):
     """Training stopped by a fault, not by a mistake in the command: exit status 1."""
 
 
+class CheckpointError(Exception):
+    """A checkpoint that is missing, unreadable or made for another policy: one line for the user."""
+
+
 class NoDisplayError(RuntimeError):
     """There is no display to open a window on: exit status 2 from `puffer` (a setting that cannot work here)."""
 

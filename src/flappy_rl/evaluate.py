@@ -9,10 +9,10 @@ import pufferlib.models
 import pufferlib.pytorch
 import pufferlib.vector
 
-from flappy_rl import Flappy, binding
+from flappy_rl import Flappy, binding, gym_env
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
 
-RENDER_MODES = {"None": None, "human": "human", "rgb_array": "rgb_array"}
+RENDER_MODES = {"None": None, **{mode: mode for mode in gym_env.RENDER_MODES}}  # --render-mode's text: the mode
 # Headless episodes run side by side, at most this many at once; each env plays exactly one
 # episode, so that short episodes are not over-counted.
 MAX_PARALLEL = 100

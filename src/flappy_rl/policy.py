@@ -15,6 +15,8 @@ from torch import nn
 import pufferlib.models
 from pufferlib.pytorch import layer_init
 
+from flappy_rl.errors import CheckpointError
+
 
 class ActorCritic(nn.Module):
     """The part shared by the policies: an `encoder` (the subclass's) turns observations into a
@@ -97,10 +99,6 @@ class Recurrent(pufferlib.models.LSTMWrapper):
 
 POLICIES = {"Policy": Policy, "CNN": CNN}
 RECURRENT = {"Recurrent": Recurrent}
-
-
-class CheckpointError(Exception):
-    """A checkpoint that is missing, unreadable or made for another policy: one line for the user."""
 
 
 def load_weights(policy, path, device):

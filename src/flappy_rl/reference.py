@@ -16,10 +16,8 @@ import math
 import gymnasium
 import numpy as np
 
-import pufferlib.emulation
-
 from flappy_rl import binding
-from flappy_rl.env import observation_space
+from flappy_rl.gym_env import observation_space
 
 MASK64 = (1 << 64) - 1
 
@@ -361,4 +359,6 @@ class FlappyGymnasiumEnv(gymnasium.Env):
 
 def make_gymnasium_env(buf=None, seed=0, **kwargs):
     """FlappyGymnasiumEnv behind PufferLib's emulation layer, for `pufferlib.vector.make`."""
+    import pufferlib.emulation  # here, so that the twin alone needs no PufferLib (nor torch)
+
     return pufferlib.emulation.GymnasiumPufferEnv(env=FlappyGymnasiumEnv(**kwargs), buf=buf, seed=seed)

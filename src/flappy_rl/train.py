@@ -25,8 +25,8 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
-from flappy_rl.errors import ConfigError, RunCrashed, TrainingError
-from flappy_rl.policy import POLICIES, RECURRENT, CheckpointError, load_weights
+from flappy_rl.errors import CheckpointError, ConfigError, RunCrashed, TrainingError
+from flappy_rl.policy import POLICIES, RECURRENT, load_weights
 
 
 def resolve_device(device):
@@ -36,13 +36,15 @@ def resolve_device(device):
 
 
 def env_kwargs(args, num_envs=None, **extra):
-    """Keyword arguments of one `Flappy` copy: the C parameters from [env] and the copy's size
-    (vec.envs_per_copy unless given), checked here so that mistakes surface before any fork."""
+    """Keyword arguments of one `Flappy` copy: [env], that is the birds in its C vector
+    (env.num_envs unless given, as in Ocean configs) and the C parameters, checked here so that
+    mistakes surface before any fork."""
+    params = {key: value for key, value in args["env"].items() if key != "num_envs"}
     try:
-        binding.check_params(**args["env"])
+        binding.check_params(**params)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[env] {error}") from None
-    return dict(num_envs=num_envs or args["vec"]["envs_per_copy"], **args["env"], **extra)
+    return dict(num_envs=num_envs or args["env"]["num_envs"], **params, **extra)
 
 
 @contextlib.contextmanager
@@ -57,7 +59,7 @@ def workers_ignore_ctrl_c():
 
 
 def make_vecenv(args):
-    vec = {k: v for k, v in args["vec"].items() if k != "envs_per_copy"}
+    vec = dict(args["vec"])
     backend, copies = vec.pop("backend"), vec.pop("num_envs")
     kwargs = env_kwargs(args)
     if backend == "PufferEnv" and copies != 1:

@@ -55,7 +55,8 @@ static void check_observation(const FlappyVec* vec, int i) {
     }
 }
 
-static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed) {
+/* next_step: Gymnasium's next-step autoreset (csrc/flappy.h), else PufferLib's same-step. */
+static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed, int next_step) {
     RunSummary out = {1469598103934665603ULL, 0, 0};
     char err[256];
     FlappyParams resolved = *params;
@@ -67,7 +68,7 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed)
     float rewards[NUM_ENVS];
     bool terminals[NUM_ENVS], truncations[NUM_ENVS];
     FlappyVec vec;
-    int status = flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, err,
+    int status = flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, next_step, err,
                                  sizeof(err));
     CHECK(status == 0, "vec_init failed: %s", err);
     if (status != 0) {
@@ -91,19 +92,31 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed)
         } else {
             CHECK(bad == -1, "valid actions reported bad at %d", bad);
         }
+        bool was_due[NUM_ENVS];
+        for (int i = 0; i < NUM_ENVS; i++) was_due[i] = next_step && vec.new_episode_due[i];
         flappy_vec_step(&vec);
         out.checksum = fnv1a(out.checksum, obs, obs_bytes);
         for (int i = 0; i < NUM_ENVS; i++) {
             const Flappy* env = &vec.envs[i];
             check_observation(&vec, i);
             CHECK(!(terminals[i] && truncations[i]), "terminal and truncated at once");
+            if (was_due[i]) { /* next-step mode: this step only started the next episode */
+                CHECK(rewards[i] == 0.0f && !terminals[i] && !truncations[i] && env->tick == 0 && env->score == 0,
+                      "restart step: reward %g, tick %d", rewards[i], env->tick);
+                continue;
+            }
             double r = rewards[i], base = terminals[i] ? p->reward_crash : p->reward_alive;
             int pipe = r != (float)base;
             CHECK(!pipe || r == (float)(p->reward_pipe + base), "unexpected reward %g", r);
             out.pipes += pipe;
-            out.episodes += terminals[i] || truncations[i];
-            CHECK(env->tick < p->max_steps, "tick %d reached max_steps", env->tick);
-            CHECK(env->bird_y < FLAPPY_GROUND_TOUCH_Y, "bird below ground after step");
+            bool ended = terminals[i] || truncations[i];
+            out.episodes += ended;
+            CHECK(!next_step || ended == vec.new_episode_due[i], "next-step mode: new episode due %d after ended %d",
+                  vec.new_episode_due[i], ended);
+            if (!(next_step && ended)) { /* next-step mode keeps an ended episode's last state */
+                CHECK(env->tick < p->max_steps, "tick %d reached max_steps", env->tick);
+                CHECK(env->bird_y < FLAPPY_GROUND_TOUCH_Y, "bird below ground after step");
+            }
             CHECK(env->gap >= FLAPPY_MIN_gap && env->gap <= FLAPPY_MAX_gap && env->pipe_speed >= FLAPPY_MIN_pipe_speed &&
                       env->pipe_speed <= FLAPPY_MAX_pipe_speed && env->pipe_spacing >= FLAPPY_MIN_pipe_spacing &&
                       env->pipe_spacing <= FLAPPY_MAX_pipe_spacing && env->gravity >= FLAPPY_MIN_gravity &&
@@ -156,7 +169,7 @@ int main(int argc, char** argv) {
     bool term[1], trunc[1];
     FlappyVec vec;
     p = flappy_default_params();
-    CHECK(flappy_vec_init(&vec, &p, 0, 0, obs, act, rew, term, trunc, err, sizeof(err)) != 0, "0 envs accepted");
+    CHECK(flappy_vec_init(&vec, &p, 0, 0, obs, act, rew, term, trunc, 0, err, sizeof(err)) != 0, "0 envs accepted");
 
     /* Each observation mode at the defaults, with randomized episodes, then every parameter at
      * its low end (features), then at its high end (pixels of 8 x 512 x 288, every spread). */
@@ -176,14 +189,20 @@ int main(int argc, char** argv) {
     long episodes = 0, pipes = 0;
     for (int s = 0; s < SETS; s++) {
         long steps = s == 0 ? total : (s == SETS - 1 ? total / 1000 : total / 10);
-        RunSummary a = run(&sets[s], steps, 42);
-        RunSummary b = run(&sets[s], steps, 42);
-        RunSummary c = run(&sets[s], steps, 43);
+        RunSummary a = run(&sets[s], steps, 42, 0);
+        RunSummary b = run(&sets[s], steps, 42, 0);
+        RunSummary c = run(&sets[s], steps, 43, 0);
         CHECK(a.checksum == b.checksum, "set %d: same seed, different games", s);
         CHECK(a.checksum != c.checksum, "set %d: different seeds, same game", s);
         episodes += a.episodes;
         pipes += a.pipes;
         if (s < 4) CHECK(a.pipes > 0 && a.episodes > 0, "set %d: play never scored or never ended", s);
+        if (s < 4) {
+            long few = s == 0 ? steps / 10 : steps; /* sets 1 to 3 already run a tenth of the total */
+            RunSummary d = run(&sets[s], few, 42, 1), e = run(&sets[s], few, 42, 1);
+            CHECK(d.checksum == e.checksum, "set %d, next-step mode: same seed, different games", s);
+            CHECK(d.pipes > 0 && d.episodes > 0, "set %d, next-step mode: play never scored or never ended", s);
+        }
     }
     if (failures) return 1;
     printf("ok: %ld env steps per run, %ld episodes, %ld pipes\n", total, episodes, pipes);

@@ -79,7 +79,7 @@ static void check_played_frames(const FlappyParams* params, int frames_per_size,
     bool terminals[NUM_ENVS], truncations[NUM_ENVS];
     char err[256];
     FlappyVec vec;
-    if (flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, err,
+    if (flappy_vec_init(&vec, params, NUM_ENVS, seed, obs, actions, rewards, terminals, truncations, 0, err,
                         sizeof(err)) != 0) {
         CHECK(0, "vec_init failed: %s", err);
         return;
