@@ -9,7 +9,7 @@
 import sys
 
 from flappy_rl.config import MODES, env_names, parse_args, usage
-from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError
+from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError, WebBuildError
 
 
 def run(args):
@@ -50,6 +50,10 @@ def run(args):
         except ValueError as error:
             raise ConfigError(str(error)) from None
         print(f"best score: {best}")
+    elif mode == "web":
+        from flappy_rl.web import web
+
+        web(args)
 
 
 def main(argv=None):
@@ -65,7 +69,7 @@ def main(argv=None):
     except ConfigError as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2
-    except (TrainingError, NoDisplayError) as error:
+    except (TrainingError, NoDisplayError, WebBuildError) as error:
         print(f"puffer: error: {error}", file=sys.stderr)
         return 1
 

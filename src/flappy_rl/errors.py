@@ -11,3 +11,7 @@ class TrainingError(Exception):
 
 class NoDisplayError(RuntimeError):
     """There is no display to open a window on: exit status 1."""
+
+
+class WebBuildError(RuntimeError):
+    """emscripten failed to compile the page's module: exit status 1."""
