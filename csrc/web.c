@@ -45,13 +45,16 @@ EMSCRIPTEN_KEEPALIVE const char* web_param_choice(int i, int k) { return FLAPPY_
 
 /* The page's value of parameter i as text: a choice by name, a number as C prints it. */
 EMSCRIPTEN_KEEPALIVE const char* web_param_value(int i) {
-#define WEB_PARAM_AS_DOUBLE(kind, name, dflt, lo, hi, doc) (double)chosen.name,
-    const double values[] = {FLAPPY_PARAMS(WEB_PARAM_AS_DOUBLE)};
-    if (FLAPPY_PARAM_INFO[i].num_choices > 0)
-        snprintf(message, sizeof(message), "%s", FLAPPY_PARAM_INFO[i].choices[(int)values[i]]);
+    static char text[64];
+    const FlappyParamInfo* info = &FLAPPY_PARAM_INFO[i];
+    const char* field = (const char*)&chosen + info->offset;
+    if (info->kind == FLAPPY_KIND_REAL)
+        snprintf(text, sizeof(text), "%.15g", *(const double*)field);
+    else if (info->kind == FLAPPY_KIND_INT)
+        snprintf(text, sizeof(text), "%d", *(const int*)field);
     else
-        snprintf(message, sizeof(message), "%.15g", values[i]);
-    return message;
+        snprintf(text, sizeof(text), "%s", info->choices[*(const int*)field]);
+    return text;
 }
 
 /* Set a parameter from text. 0 when the parameters, resolved as Flappy would resolve them, are

@@ -59,6 +59,7 @@ function makeGame(M, agentError) {
     flapProbability: NaN,
     actions: [],               // this game's actions, frame by frame (for replay and tests)
     agentActions: [],          // what the agent chose on those frames
+    episodes: 0,               // episodes this game has finished
     framesDrawn: 0,
     stepsDue: 0,
   };
@@ -68,6 +69,7 @@ function makeGame(M, agentError) {
     if (M._web_restart(game.seed) !== 0) showMessage(M.UTF8ToString(M._web_message()));
     game.actions = [];
     game.agentActions = [];
+    game.episodes = 0;
     game.waiting = game.mode === "play";
     game.pendingFlap = false;
     draw();
@@ -86,6 +88,7 @@ function makeGame(M, agentError) {
     game.actions.push(action);
     game.agentActions.push(agentAction);
     game.best = Math.max(game.best, ended ? M._web_last_score() : M._web_score());
+    game.episodes += ended;
     if (ended && game.mode === "play") game.waiting = true;
     return ended;
   }
@@ -295,7 +298,7 @@ function makeGame(M, agentError) {
         mode: game.mode, controller: humanFlies() ? "you" : "agent", paused: game.paused,
         waiting: game.waiting, seed: game.seed, score: M._web_score(), best: game.best,
         lastScore: M._web_last_score(), flapProbability: game.flapProbability, hasAgent: game.hasAgent,
-        frames: game.actions.length, framesDrawn: game.framesDrawn, message: $("message").textContent,
+        frames: game.actions.length, episodes: game.episodes, framesDrawn: game.framesDrawn, message: $("message").textContent,
       };
     },
     actions: () => game.actions.slice(),
