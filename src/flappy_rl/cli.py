@@ -35,6 +35,10 @@ def run(args):
         from flappy_rl.train import autotune
 
         autotune(args)
+    elif mode == "export":
+        from flappy_rl.export import export
+
+        export(args)
     elif mode == "bench":
         from flappy_rl.bench import bench
 

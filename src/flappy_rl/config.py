@@ -22,6 +22,7 @@ MODES = {
     "autotune": "find the fastest vectorization settings for this machine",
     "bench": "measure steps per second, side by side with other Flappy envs",
     "play": "play the game yourself",
+    "export": "write a trained policy's weights and description for C inference (csrc/demo.c)",
     "web": "build the game and the agent for the browser (WebAssembly); --serve serves the page",
 }
 
@@ -168,7 +169,12 @@ class OneLineParser(argparse.ArgumentParser):
 # Options of the modes themselves, not from the config files: (name, default, type, help, modes).
 MODE_OPTIONS = [
     ("load_model_path", None, STR, "checkpoint to start from (train) or to play (eval): a path, or 'latest' for "
-     "the newest experiments/*.pt", ("train", "eval", "web")),
+     "the newest experiments/*.pt", ("train",)),
+    ("load_model_path", None, STR, "checkpoint to play or export: a path, 'latest' for the newest experiments/*.pt, "
+     "or 'pretrained' for the policy shipped with the package", ("eval", "export")),
+    ("out_dir", "exported", STR, "folder for the exported weights and description", ("export",)),
+    ("load_model_path", "pretrained", STR, "policy the page's agent plays: a path, 'latest' for the newest "
+     "experiments/*.pt, or 'pretrained' for the policy shipped with the package", ("web",)),
     ("render_mode", "None", STR, "human: a raylib window; rgb_array or None: headless", ("eval",)),
     ("episodes", None, INT, "episodes to play (default: endless with a window, 100 headless)", ("eval",)),
     ("greedy", False, BOOL, "take the most likely action instead of sampling", ("eval",)),

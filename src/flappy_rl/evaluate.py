@@ -11,6 +11,7 @@ import pufferlib.vector
 
 from flappy_rl import Flappy, binding
 from flappy_rl.errors import ConfigError
+from flappy_rl.pretrained import use_pretrained
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
 
 RENDER_MODES = {"None": None, "human": "human", "rgb_array": "rgb_array"}
@@ -46,6 +47,7 @@ def evaluate(args):
         raise ConfigError(f"--save-frames must be at least 0, got {args['save_frames']}")
     if not 0 <= args["fps"] <= 50:
         raise ConfigError(f"--fps must be in [0, 50] (GIF frames are whole hundredths of a second), got {args['fps']}")
+    use_pretrained(args)
     device = resolve_device(args["train"]["device"])
     results, frames, policy, wave = [], [], None, 0
     while episodes is None or len(results) < episodes:

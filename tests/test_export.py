@@ -1,0 +1,154 @@
+"""puffer export and C inference: csrc/flappy_agent.h (PufferLib's puffernet.h) and csrc/demo.c
+against PyTorch, on observations recorded from real play in every observation mode."""
+
+import os
+import pathlib
+import re
+import subprocess
+
+import numpy as np
+import pytest
+import pufferlib
+import pufferlib.vector
+import torch
+
+from flappy_rl import Flappy
+from flappy_rl.cli import main
+from flappy_rl.config import parse_args
+from flappy_rl.evaluate import initial_state
+from flappy_rl.pretrained import use_pretrained
+from flappy_rl.train import env_kwargs, make_policy
+from test_c_core import SANITIZE
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PUFFERNET = pathlib.Path(pufferlib.__file__).parent / "extensions"
+LOGITS_TOLERANCE = 1e-5
+ASAN_ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
+# Each observation mode with the policy its config trains, and the LSTM.
+POLICIES = {
+    "features MLP": ("puffer_flappy", []),
+    "lidar MLP": ("puffer_flappy_lidar", []),
+    "pixels CNN": ("puffer_flappy_pixels", []),
+    "features LSTM": ("puffer_flappy", ["--rnn-name", "Recurrent"]),
+}
+
+
+def build(source, out_dir):
+    exe = out_dir / pathlib.Path(source).stem
+    subprocess.run(["gcc", "-std=c11", "-O1", "-g", "-ffp-contract=off", "-Wall", "-Wextra", "-Werror", *SANITIZE,
+                    f"-I{ROOT / 'csrc'}", f"-I{PUFFERNET}", str(ROOT / source), "-o", str(exe), "-lm"], check=True)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def agent_logits(tmp_path_factory):
+    return build("tests/c/agent_logits.c", tmp_path_factory.mktemp("agent_logits"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return build("csrc/demo.c", tmp_path_factory.mktemp("demo"))
+
+
+def policy_for(args):
+    vecenv = pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=env_kwargs(args, num_envs=1))
+    vecenv.close()
+    return make_policy(args, vecenv.driver_env)
+
+
+def untrained_checkpoint(path, env_name, extra):
+    """A fresh policy whose action head is spread out (a new one's logits are all within 0.01),
+    so that the greedy actions depend on the observation."""
+    torch.manual_seed(0)
+    policy = policy_for(parse_args("export", env_name, extra))
+    actor = policy.policy.actor if hasattr(policy, "lstm") else policy.actor
+    with torch.no_grad():
+        actor.weight.normal_(0.0, 0.5)
+    torch.save(policy.state_dict(), path)
+    return policy
+
+
+def export(out_dir, env_name, model_path, *extra):
+    assert main(["export", env_name, "--load-model-path", str(model_path), "--out-dir", str(out_dir), *extra]) == 0
+    return out_dir / f"{env_name}_policy.txt", out_dir / f"{env_name}_weights.bin"
+
+
+def record_play(policy, args, num_envs=8, steps=500, seed=7):
+    """Play with the policy (sampled actions), recording each step's observations, which envs
+    start an episode there, and PyTorch's logits. Arrays are step-major: [steps, num_envs, ...]."""
+    env = Flappy(num_envs=num_envs, **args["env"])
+    observations, _ = env.reset(seed=seed)
+    state = initial_state(policy, num_envs, "cpu")
+    starts = np.ones(num_envs, bool)
+    generator = torch.Generator().manual_seed(seed)
+    recorded, start_flags, logits_seen = [], [], []
+    with torch.no_grad():
+        for _ in range(steps):
+            for key in state:  # an episode's start zeroes the LSTM state of its env
+                state[key][torch.from_numpy(starts)] = 0
+            recorded.append(observations.copy())
+            start_flags.append(starts.copy())
+            logits, _ = policy.forward_eval(torch.as_tensor(observations), state)
+            logits_seen.append(logits.numpy().copy())
+            actions = torch.multinomial(torch.softmax(logits, -1), 1, generator=generator)[:, 0]
+            observations, _, terminals, truncations, _ = env.step(actions.numpy().astype(np.int32))
+            starts = terminals | truncations
+    env.close()
+    return np.stack(recorded), np.stack(start_flags), np.stack(logits_seen)
+
+
+def c_logits(exe, description, weights, observations, starts, tmp_path):
+    """The C agent's logits for the recorded play, one env's sequence after another."""
+    steps, num_envs = starts.shape
+    records = bytearray()
+    for i in range(num_envs):
+        for t in range(steps):
+            records += bytes([int(starts[t, i])]) + observations[t, i].tobytes()
+    (tmp_path / "steps.bin").write_bytes(bytes(records))
+    out = subprocess.run([str(exe), str(description), str(weights), str(tmp_path / "steps.bin"),
+                          str(tmp_path / "logits.bin")], capture_output=True, text=True, env=ASAN_ENV, timeout=300)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    logits = np.fromfile(tmp_path / "logits.bin", np.float32).reshape(num_envs, steps, 2)
+    return logits.transpose(1, 0, 2)
+
+
+def assert_parity(c, torch_logits):
+    difference = np.abs(c - torch_logits).max()
+    agreement = np.mean(c.argmax(-1) == torch_logits.argmax(-1))
+    assert difference <= LOGITS_TOLERANCE, difference
+    assert agreement >= 0.999, agreement
+    return difference, agreement
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_c_logits_match_pytorch_on_real_play(name, agent_logits, tmp_path):
+    env_name, extra = POLICIES[name]
+    policy = untrained_checkpoint(tmp_path / "policy.pt", env_name, extra)
+    description, weights = export(tmp_path, env_name, tmp_path / "policy.pt", *extra)
+    observations, starts, torch_logits = record_play(policy.eval(), parse_args("export", env_name, extra))
+    assert starts[1:].any(), "the recorded play should cross episode boundaries"
+    assert observations.shape[0] * observations.shape[1] >= 4000
+    assert_parity(c_logits(agent_logits, description, weights, observations, starts, tmp_path), torch_logits)
+
+
+def test_pretrained_policy_parity_and_demo_scores_equal_eval_greedy(agent_logits, demo, tmp_path, capsys):
+    args = use_pretrained(parse_args("export", "puffer_flappy", ["--load-model-path", "pretrained"]))
+    policy = policy_for(args)
+    policy.load_state_dict(torch.load(args["load_model_path"], weights_only=True))
+    description, weights = export(tmp_path, "puffer_flappy", "pretrained")
+    observations, starts, torch_logits = record_play(policy.eval(), args, steps=1000)
+    assert_parity(c_logits(agent_logits, description, weights, observations, starts, tmp_path), torch_logits)
+
+    capsys.readouterr()
+    assert main(["eval", "puffer_flappy", "--load-model-path", "pretrained", "--greedy", "--episodes", "8",
+                 "--vec.seed", "5"]) == 0
+    eval_lines = capsys.readouterr().out.splitlines()
+    out = subprocess.run([str(demo), str(description), str(weights), "--greedy", "--episodes", "8", "--seed", "5"],
+                         capture_output=True, text=True, env=ASAN_ENV, timeout=600)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    episode = re.compile(r"episode \d+: (score \d+, length \d+ frames)")
+    # eval lists episodes as they finish, the demo by seed: the same games, another order
+    eval_episodes = sorted(m.group(1) for line in eval_lines if (m := episode.fullmatch(line)))
+    demo_episodes = sorted(m.group(1) for line in out.stdout.splitlines() if (m := episode.fullmatch(line)))
+    assert len(eval_episodes) == 8 and demo_episodes == eval_episodes
+    assert out.stdout.splitlines()[-1] == eval_lines[-1]
