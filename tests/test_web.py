@@ -146,13 +146,20 @@ def test_bad_env_parameter_is_one_line_before_any_build(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_missing_checkpoint_is_one_line(tmp_path):
+    require(chromium=False)
+    result = puffer("web", "puffer_flappy", "--web-path", str(tmp_path), "--load-model-path", str(tmp_path / "no.pt"))
+    assert result.returncode == 2
+    assert result.stderr == f"puffer: error: checkpoint not found: {tmp_path / 'no.pt'}\n"
+
+
 def test_serve_prints_the_url_serves_the_folder_and_stops_on_ctrl_c(tmp_path):
     require(chromium=False)
     process = subprocess.Popen([sys.executable, "-m", "flappy_rl.cli", "web", "puffer_flappy", "--web-path",
                                 str(tmp_path), "--serve", "--port", "0", "--env.gap", "120"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert process.stdout.readline().startswith(f"built {tmp_path}/ in ")
+        assert process.stdout.readline().startswith(f"built {tmp_path}/: policy exported in ")
         line = process.stdout.readline()
         assert line.startswith(f"serving {tmp_path}/ at http://127.0.0.1:") and line.endswith("(Ctrl-C stops)\n")
         url = line.split(" at ")[1].split()[0]
@@ -286,3 +293,50 @@ def test_controls_show_the_c_tables_choices_and_values(open_page):
     assert page.tab.locator("input[name=gap]").get_attribute("placeholder") == "30 to 240"
     page.tab.locator("select[name=difficulty]").select_option("easy")
     assert page.tab.locator("#message").text_content() == ""
+
+
+# -- the agent ---------------------------------------------------------------------------------
+
+
+def test_the_agent_passes_50_pipes_in_the_page_at_full_speed(open_page):
+    page = open_page("?seed=1&speed=max")
+    assert page.state()["hasAgent"] and page.state()["controller"] == "agent"
+    page.tab.wait_for_function("flappy.state().score >= 50 || flappy.state().episodes > 0", timeout=60_000)
+    state = page.state()
+    assert state["episodes"] == 0 and state["score"] >= 50
+    assert 0.0 <= state["flapProbability"] <= 1.0
+    page.js("flappy.pause(true)")
+    actions = page.js("flappy.actions()")
+    assert page.js("flappy.agentActions()") == actions  # the agent flew every frame
+    assert_canvas_is(page, python_frames(1, actions, {len(actions)})[len(actions)])
+
+
+def test_holding_shift_takes_over_and_releasing_hands_back(open_page):
+    page = open_page("?seed=2&paused=1")
+    page.js("flappy.advance(20)")
+    page.tab.keyboard.down("Shift")
+    assert page.state()["controller"] == "you"
+    page.js("flappy.advance(40)")  # you hold on and never flap: the bird falls
+    page.tab.keyboard.press("Space")
+    page.js("flappy.advance(1)")
+    page.tab.keyboard.up("Shift")
+    assert page.state()["controller"] == "agent"
+    page.js("flappy.advance(30)")
+    actions, agent = page.js("flappy.actions()"), page.js("flappy.agentActions()")
+    assert actions[:20] == agent[:20]
+    assert actions[20:60] == [0] * 40 and 1 in agent[20:60]  # it wanted to flap; you did not let it
+    assert actions[60] == 1
+    assert actions[61:] == agent[61:]
+    assert_canvas_is(page, python_frames(2, actions, {len(actions)})[len(actions)])
+
+
+def test_the_take_over_button_is_held_like_the_key(open_page):
+    page = open_page("?seed=2&paused=1", has_touch=True)
+    button = page.tab.locator("#takeover")
+    box = button.bounding_box()
+    page.tab.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.tab.mouse.down()
+    assert page.state()["controller"] == "you"
+    assert button.get_attribute("aria-pressed") == "true"
+    page.tab.mouse.up()
+    assert page.state()["controller"] == "agent"

@@ -11,10 +11,12 @@ import contextlib
 import functools
 import http.server
 import importlib.resources
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +33,21 @@ POLICY_DESCRIPTION, POLICY_WEIGHTS = "policy.txt", "policy.bin"  # the names app
 # not Debian's own does not look there by itself.
 DEBIAN_NODE_MODULES = "/usr/share/nodejs"
 CHROMIUM = "/usr/bin/chromium"
+
+
+def export_policy(args, folder):
+    """`puffer export` of --load-model-path into folder, under the names the page fetches. Returns
+    the seconds it took."""
+    from flappy_rl.export import export
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as out_dir:
+        # export's messages are about the C demo; puffer web reports its own
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            weights, description = export({**args, "out_dir": out_dir})
+        shutil.copyfile(weights, folder / POLICY_WEIGHTS)
+        shutil.copyfile(description, folder / POLICY_DESCRIPTION)
+    return time.perf_counter() - start
 
 
 def find_emcc():
@@ -62,7 +79,6 @@ def emcc_command(emcc, output):
 def build(folder):
     """Write the page, its WebAssembly module and JS into folder. Returns the build's seconds."""
     emcc = find_emcc()
-    folder.mkdir(parents=True, exist_ok=True)
     page = importlib.resources.files("flappy_rl.page")
     for name in PAGE_FILES:
         (folder / name).write_bytes(page.joinpath(name).read_bytes())
@@ -116,9 +132,13 @@ def serving(folder, port=0, host="127.0.0.1"):
 def web(args):
     folder = Path(args["web_path"])
     query = page_query(args)
-    seconds = build(folder)
+    find_emcc()  # before the export: a missing compiler is the first thing to hear about
+    folder.mkdir(parents=True, exist_ok=True)
+    export_seconds = export_policy(args, folder)
+    build_seconds = build(folder)
     wasm = folder / MODULE.replace(".js", ".wasm")
-    print(f"built {folder}/ in {seconds:.1f} s ({wasm.stat().st_size / 1024:.0f} KiB of WebAssembly)")
+    print(f"built {folder}/: policy exported in {export_seconds:.1f} s, page compiled in {build_seconds:.1f} s "
+          f"({wasm.stat().st_size / 1024:.0f} KiB of WebAssembly)")
     if args["bench"]:
         from flappy_rl.web_bench import bench_page
 
