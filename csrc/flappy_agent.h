@@ -128,7 +128,9 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
             if (newline != NULL) *newline = '\0';
             next = newline != NULL ? newline + 1 : NULL;
             line_number++;
+            char shown[96]; /* the line as written, for messages */
             flappy_agent_split(line, &key, &rest);
+            snprintf(shown, sizeof(shown), "%s%s%s", key, *rest ? " " : "", rest);
             if (*key == '\0' || *key == '#') goto line_done;
             if (pass == 0) {
                 if (!seen_format) {
@@ -256,7 +258,7 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
         line_done:
             continue;
         bad_sizes:
-            snprintf(err, err_size, "line %d: bad or too large sizes in '%.32s %.64s'", line_number, key, rest);
+            snprintf(err, err_size, "line %d: bad or too large sizes in '%s'", line_number, shown);
             goto done;
         }
         if (pass == 0) {

@@ -152,3 +152,114 @@ def test_pretrained_policy_parity_and_demo_scores_equal_eval_greedy(agent_logits
     demo_episodes = sorted(m.group(1) for line in out.stdout.splitlines() if (m := episode.fullmatch(line)))
     assert len(eval_episodes) == 8 and demo_episodes == eval_episodes
     assert out.stdout.splitlines()[-1] == eval_lines[-1]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exported")
+    untrained_checkpoint(out / "policy.pt", "puffer_flappy", [])
+    return export(out, "puffer_flappy", out / "policy.pt")
+
+
+def test_export_writes_named_parameters_in_order(exported):
+    description, weights = exported
+    policy = policy_for(parse_args("export", "puffer_flappy", []))
+    policy.load_state_dict(torch.load(description.parent / "policy.pt", weights_only=True))
+    flat = torch.cat([tensor.detach().reshape(-1) for _, tensor in policy.named_parameters()]).numpy()
+    assert np.array_equal(np.fromfile(weights, "<f4"), flat)
+    lines = description.read_text().splitlines()
+    assert lines[:12] == ["flappy-policy 1", "policy Policy", "rnn None", "trained_with puffer_flappy", "obs_scale 1.0",
+                          "encoder linear 8 64", "encoder gelu", "encoder linear 64 64", "encoder gelu", "actor 64 2",
+                          "value 64 1", f"weights {flat.size}"]
+    assert "env obs_mode features" in lines and "env gap 100.0" in lines and "env difficulty normal" in lines
+
+
+def run_c(exe, *args):
+    out = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, env=ASAN_ENV, timeout=120)
+    return out.returncode, out.stdout, out.stderr
+
+
+def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_path):
+    description, weights = exported
+    data = weights.read_bytes()
+    for size, floats in [(len(data) - 4, len(data) // 4 - 1), (40, 10), (len(data) + 8, len(data) // 4 + 2)]:
+        (tmp_path / "w.bin").write_bytes((data + bytes(8))[:size])
+        assert run_c(demo, description, tmp_path / "w.bin") == (
+            2, "", f"flappy_demo: {description} with {tmp_path / 'w.bin'}: the weights hold {floats} floats "
+                   f"({4 * floats} bytes), but the description's policy needs 4931 (19724 bytes)\n")
+    (tmp_path / "w.bin").write_bytes(data[:-1])
+    assert run_c(demo, description, tmp_path / "w.bin") == (
+        2, "", f"flappy_demo: {tmp_path / 'w.bin'} has {len(data) - 1} bytes, not a whole number of float32 weights\n")
+    assert run_c(demo, description, tmp_path / "missing.bin") == (
+        2, "", f"flappy_demo: cannot open {tmp_path / 'missing.bin'}: No such file or directory\n")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda text: text.replace("flappy-policy 1", "flappy-policy 2"),
+     "not a policy description of this format: its first line must be 'flappy-policy 1'"),
+    (lambda text: text.replace("policy Policy", "policy Transformer"), "unknown policy type 'Transformer'; known: Policy, CNN"),
+    (lambda text: text.replace("encoder gelu", "encoder tanh", 1),
+     "line 7: unknown layer 'tanh'; known: linear, conv2d, relu, gelu"),
+    (lambda text: text.replace("env obs_mode features", "env obs_mode lidar"),
+     "line 6: encoder linear takes 8 values, but gets 181"),
+    (lambda text: text.replace("actor 64 2", "actor 64 3"), "line 10: the actor head must give 2 values, not 3"),
+    (lambda text: text.replace("actor 64 2", "actor 32 2"), "the actor takes 32 values, but gets 64"),
+    (lambda text: text.replace("weights 4931", "weights 4930"),
+     "the description's layers take 4931 weights, but it says weights 4930"),
+    (lambda text: text.replace("env gap 100.0", "env gap wide"), "gap must be a number, got str"),
+    (lambda text: text.replace("env gap 100.0", "env gap 1000"), "gap must be in [30, 240], got 1000"),
+    (lambda text: text.replace("env gap 100.0", "env gapp 100"),
+     "unknown parameter 'gapp'; valid parameters: " + ", ".join(parse_args("eval", "puffer_flappy", [])["env"])),
+    (lambda text: text.replace("rnn None", "rnn Recurrent"), "rnn Recurrent needs one lstm line"),
+    (lambda text: text + "color blue\n", "line 34: unknown key 'color'"),
+    (lambda text: text.replace("encoder linear 64 64", "encoder linear 64 99999999999"),
+     "line 8: bad or too large sizes in 'encoder linear 64 99999999999'"),
+])
+def test_demo_refuses_a_description_that_does_not_fit(exported, demo, tmp_path, edit, message):
+    description, weights = exported
+    (tmp_path / "policy.txt").write_text(edit(description.read_text()))
+    assert run_c(demo, tmp_path / "policy.txt", weights) == (
+        2, "", f"flappy_demo: {tmp_path / 'policy.txt'} with {weights}: {message}\n")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gap", "1000"], "gap must be in [30, 240], got 1000"),
+    (["--obs_mode", "lidar"], "these env parameters give observations of 181 values; the policy takes 8"),
+    (["--episodes", "0"], "--episodes must be a whole number in [1, 1000000]"),
+    (["--seed", "-1"], "--seed must be a whole number, got '-1'"),
+    (["extra"], "expected --episodes N, --seed S, --greedy or --PARAM VALUE, got 'extra'"),
+])
+def test_demo_options_errors(exported, demo, args, message):
+    assert run_c(demo, *exported, *args) == (2, "", f"flappy_demo: {message}\n")
+
+
+def test_demo_plays_and_summarizes(exported, demo):
+    status, out, err = run_c(demo, *exported, "--episodes", "3", "--gap", "150")
+    lines = out.splitlines()
+    assert status == 0 and err == "" and len(lines) == 4
+    assert all(re.fullmatch(r"episode \d: score \d+, length \d+ frames", line) for line in lines[:3])
+    assert re.fullmatch(r"3 episodes: mean score \d+\.\d\d, median \d+, max \d+; mean length \d+\.\d frames", lines[3])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--load-model-path", "/nonexistent/policy.pt"], "checkpoint not found: /nonexistent/policy.pt"),
+    (["--out-dir", "/proc/flappy"], "cannot write to /proc/flappy: No such file or directory"),
+])
+def test_export_errors_are_one_line(exported, args, message, capsys):
+    description, _ = exported
+    argv = ["export", "puffer_flappy", "--load-model-path", str(description.parent / "policy.pt"), *args]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == f"puffer: error: {message}\n"
+
+
+def test_export_refuses_a_checkpoint_of_another_architecture(exported, capsys):
+    checkpoint = exported[0].parent / "policy.pt"
+    assert main(["export", "puffer_flappy_lidar", "--load-model-path", str(checkpoint)]) == 2
+    assert capsys.readouterr().err == (f"puffer: error: checkpoint {checkpoint} was trained on observations of size 8, "
+                                       "but this env gives 181\n")
+    assert main(["export", "puffer_flappy_pixels", "--load-model-path", str(checkpoint)]) == 2
+    assert capsys.readouterr().err.startswith(f"puffer: error: checkpoint {checkpoint} does not fit this policy")
+    assert main(["export", "nope", "--load-model-path", str(checkpoint)]) == 2
+    assert capsys.readouterr().err.startswith("puffer: error: unknown env 'nope'; valid envs: puffer_flappy")
+    assert main(["export", "puffer_flappy_lidar", "--load-model-path", "pretrained"]) == 2
+    assert capsys.readouterr().err == "puffer: error: no pretrained policy for puffer_flappy_lidar; pretrained policies ship for: puffer_flappy\n"
