@@ -146,6 +146,14 @@ def test_bad_env_parameter_is_one_line_before_any_build(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_web_path_that_is_a_file_is_one_line(tmp_path):
+    require(chromium=False)
+    (tmp_path / "taken").write_text("")
+    result = puffer("web", "puffer_flappy", "--web-path", str(tmp_path / "taken"))
+    assert result.returncode == 2
+    assert result.stderr == f"puffer: error: cannot write to {tmp_path / 'taken'}: File exists\n"
+
+
 def test_a_missing_checkpoint_is_one_line(tmp_path):
     require(chromium=False)
     result = puffer("web", "puffer_flappy", "--web-path", str(tmp_path), "--load-model-path", str(tmp_path / "no.pt"))

@@ -133,7 +133,10 @@ def web(args):
     folder = Path(args["web_path"])
     query = page_query(args)
     find_emcc()  # before the export: a missing compiler is the first thing to hear about
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"cannot write to {folder}: {error.strerror or error}") from None
     export_seconds = export_policy(args, folder)
     build_seconds = build(folder)
     wasm = folder / MODULE.replace(".js", ".wasm")
