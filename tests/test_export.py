@@ -1,7 +1,7 @@
 """puffer export and C inference: csrc/flappy_agent.h (PufferLib's puffernet.h) and csrc/demo.c
 against PyTorch, on observations recorded from real play in every observation mode."""
 
-import os
+import json
 import pathlib
 import re
 import subprocess
@@ -16,7 +16,7 @@ from flappy_rl import Flappy
 from flappy_rl.cli import main
 from flappy_rl.config import parse_args
 from flappy_rl.evaluate import initial_state
-from flappy_rl.pretrained import use_pretrained
+from flappy_rl.pretrained import pretrained_files, use_pretrained
 from flappy_rl.train import env_kwargs, make_policy
 from test_c_core import SANITIZE
 
@@ -31,6 +31,16 @@ POLICIES = {
     "pixels CNN": ("puffer_flappy_pixels", []),
     "features LSTM": ("puffer_flappy", ["--rnn-name", "Recurrent"]),
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Batches of 8 observations: torch's thread pool only waits for busy cores (40x slower on a
+    loaded 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def build(source, out_dir):
@@ -263,3 +273,14 @@ def test_export_refuses_a_checkpoint_of_another_architecture(exported, capsys):
     assert capsys.readouterr().err.startswith("puffer: error: unknown env 'nope'; valid envs: puffer_flappy")
     assert main(["export", "puffer_flappy_lidar", "--load-model-path", "pretrained"]) == 2
     assert capsys.readouterr().err == "puffer: error: no pretrained policy for puffer_flappy_lidar; pretrained policies ship for: puffer_flappy\n"
+
+
+def test_pretrained_is_built_as_recorded_not_as_the_config_says_now():
+    weights, record = pretrained_files("puffer_flappy")
+    trained = json.loads(record.read_text())
+    args = use_pretrained(parse_args("eval", "puffer_flappy", ["--load-model-path", "pretrained",
+                                                               "--policy.hidden-size", "32"]))
+    assert args["load_model_path"] == str(weights)
+    assert args["policy"] == trained["policy"] and args["policy"]["hidden_size"] != 32
+    assert (args["policy_name"], args["rnn_name"]) == (trained["policy_name"], trained["rnn_name"])
+    policy_for(args).load_state_dict(torch.load(weights, weights_only=True))

@@ -39,3 +39,36 @@ def use_pretrained(args):
     for key in ("policy_name", "rnn_name", "policy", "rnn"):
         args[key] = trained[key]
     return args
+
+
+def ship(env_name, checkpoint, note):
+    """Copy a checkpoint of env_name's config into the package as its pretrained policy, with the
+    record of how it was made. Run as: python -m flappy_rl.pretrained ENV_NAME CHECKPOINT NOTE"""
+    import pufferlib.vector
+    import torch
+
+    from flappy_rl import Flappy
+    from flappy_rl.config import load_config
+    from flappy_rl.train import env_kwargs, load_checkpoint, make_policy
+
+    args = load_config(env_name)
+    vecenv = pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=env_kwargs(args, num_envs=1))
+    vecenv.close()
+    policy = make_policy(args, vecenv.driver_env)
+    load_checkpoint(policy, checkpoint, args, "cpu")  # refuses one that doesn't fit the config
+    weights, record = pretrained_files(env_name)
+    torch.save(policy.state_dict(), str(weights))
+    trained = {key: args[key] for key in ("policy_name", "rnn_name", "policy", "rnn", "env", "train")}
+    record.write_text(json.dumps({"env_name": env_name, "note": note, **trained}, indent=1) + "\n")
+    print(f"wrote {weights} and {record}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4:
+        sys.exit("usage: python -m flappy_rl.pretrained ENV_NAME CHECKPOINT NOTE")
+    try:
+        ship(*sys.argv[1:])
+    except ConfigError as error:
+        sys.exit(f"error: {error}")
