@@ -59,7 +59,7 @@ function makeGame(M, agentError) {
     flapProbability: NaN,
     actions: [],               // this game's actions, frame by frame (for replay and tests)
     agentActions: [],          // what the agent chose on those frames
-    episodes: 0,               // episodes this game has finished
+    scores: [],                // the scores of the episodes this game has finished
     framesDrawn: 0,
     stepsDue: 0,
   };
@@ -69,7 +69,7 @@ function makeGame(M, agentError) {
     if (M._web_restart(game.seed) !== 0) showMessage(M.UTF8ToString(M._web_message()));
     game.actions = [];
     game.agentActions = [];
-    game.episodes = 0;
+    game.scores = [];
     game.waiting = game.mode === "play";
     game.pendingFlap = false;
     draw();
@@ -87,8 +87,8 @@ function makeGame(M, agentError) {
     const ended = M._web_step(action);
     game.actions.push(action);
     game.agentActions.push(agentAction);
+    if (ended) game.scores.push(M._web_last_score());
     game.best = Math.max(game.best, ended ? M._web_last_score() : M._web_score());
-    game.episodes += ended;
     if (ended && game.mode === "play") game.waiting = true;
     return ended;
   }
@@ -292,13 +292,13 @@ function makeGame(M, agentError) {
       draw();
     },
     pause(paused) { game.paused = paused; },
-    setSpeed(value) { game.speed = value === "max" ? Infinity : value; },
     state() {
       return {
         mode: game.mode, controller: humanFlies() ? "you" : "agent", paused: game.paused,
         waiting: game.waiting, seed: game.seed, score: M._web_score(), best: game.best,
         lastScore: M._web_last_score(), flapProbability: game.flapProbability, hasAgent: game.hasAgent,
-        frames: game.actions.length, episodes: game.episodes, framesDrawn: game.framesDrawn, message: $("message").textContent,
+        frames: game.actions.length, episodes: game.scores.length, scores: game.scores.slice(),
+        framesDrawn: game.framesDrawn, message: $("message").textContent,
       };
     },
     actions: () => game.actions.slice(),
