@@ -69,7 +69,8 @@ class Page:
     def __init__(self, browser, url, query="", **context):
         self.context = browser.new_context(**context)
         self.tab = self.context.new_page()
-        self.errors = []
+        self.errors, self.requests = [], []
+        self.tab.on("request", lambda request: self.requests.append(request.url))
         self.tab.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.tab.on("pageerror", lambda error: self.errors.append(str(error)))
         self.tab.goto(url + query)
@@ -195,10 +196,13 @@ def test_a_port_in_use_is_one_line(site):
 # -- the page ----------------------------------------------------------------------------------
 
 
-def test_page_loads_without_console_errors_and_draws_the_game(open_page):
+def test_page_loads_without_console_errors_and_draws_the_game(open_page, url):
     page = open_page()
     page.tab.wait_for_timeout(500)
     assert page.errors == []
+    base = url.rsplit("/", 1)[0] + "/"
+    assert sorted(request.removeprefix(base) for request in page.requests) == [  # all from the folder: works offline
+        "app.js", "flappy.js", "flappy.wasm", "index.html", "policy.bin", "policy.txt", "style.css"]
     pixels = page.canvas()
     colours = {tuple(c) for c in pixels[..., :3].reshape(-1, 3)[::7]}
     palette = {tuple(rgb) for rgb in binding.palette().values()}
