@@ -123,11 +123,15 @@ def c_logits(exe, description, weights, observations, starts, tmp_path):
 
 
 def assert_parity(c, torch_logits):
-    difference = np.abs(c - torch_logits).max()
+    """Logits within 1e-5, relative to the logit's size beyond 1: a trained policy's logits reach
+    50 and more, where float32 steps by 4e-6 and PyTorch itself is 1e-5 away from the float64
+    result (README); greedy actions equal on at least 99.9% of the observations."""
+    difference = np.abs(c - torch_logits)
+    relative = (difference / np.maximum(1.0, np.abs(torch_logits))).max()
     agreement = np.mean(c.argmax(-1) == torch_logits.argmax(-1))
-    assert difference <= LOGITS_TOLERANCE, difference
+    assert relative <= LOGITS_TOLERANCE, relative
     assert agreement >= 0.999, agreement
-    return difference, agreement
+    return difference.max(), relative, agreement
 
 
 @pytest.mark.parametrize("name", POLICIES)
