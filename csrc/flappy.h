@@ -16,6 +16,8 @@
 #ifndef FLAPPY_H
 #define FLAPPY_H
 
+#include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -166,6 +168,112 @@ static inline int flappy_resolve_params(FlappyParams* p, char* err, size_t err_s
         return -1;                                                                                \
     }
     FLAPPY_PARAMS(FLAPPY_PARAM_CHECK)
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The parameter table as data, for C programs that enumerate or set parameters by name (the
+ * demo, the web page): FLAPPY_PARAM_INFO[k] describes parameter k in table order. */
+enum { FLAPPY_KIND_REAL, FLAPPY_KIND_INT, FLAPPY_KIND_ENUM };
+
+typedef struct {
+    const char* name;
+    int kind; /* FLAPPY_KIND_REAL, _INT or _ENUM */
+    double default_value, min, max; /* an ENUM's are indices into choices */
+    const char* doc;
+    const char* const* choices; /* ENUM: the names, by index; NULL otherwise */
+    int num_choices;
+    size_t offset; /* of the field in FlappyParams: a double for REAL, an int otherwise */
+} FlappyParamInfo;
+
+#define FLAPPY_CHOICES_OF_REAL(name) NULL, 0
+#define FLAPPY_CHOICES_OF_INT(name) NULL, 0
+#define FLAPPY_CHOICES_OF_ENUM(name) \
+    FLAPPY_CHOICES_##name, (int)(sizeof(FLAPPY_CHOICES_##name) / sizeof(FLAPPY_CHOICES_##name[0]))
+#define FLAPPY_PARAM_INFO_ROW(kind, name, dflt, lo, hi, doc) \
+    {#name, FLAPPY_KIND_##kind, dflt, lo, hi, doc, FLAPPY_CHOICES_OF_##kind(name), offsetof(FlappyParams, name)},
+static const FlappyParamInfo FLAPPY_PARAM_INFO[] = {FLAPPY_PARAMS(FLAPPY_PARAM_INFO_ROW)};
+#define FLAPPY_NUM_PARAMS ((int)(sizeof(FLAPPY_PARAM_INFO) / sizeof(FLAPPY_PARAM_INFO[0])))
+
+/* The parameter called `name`, or NULL. */
+static inline const FlappyParamInfo* flappy_param_info(const char* name) {
+    for (int k = 0; k < FLAPPY_NUM_PARAMS; k++) {
+        if (strcmp(FLAPPY_PARAM_INFO[k].name, name) == 0) return &FLAPPY_PARAM_INFO[k];
+    }
+    return NULL;
+}
+
+/* `text` quoted as Python's repr() quotes a printable str: in single quotes, unless it holds a
+ * single quote and no double one; backslashes and the chosen quote escaped. Cut to fit out. */
+static inline void flappy_repr_text(const char* text, char* out, size_t out_size) {
+    const char quote = strchr(text, '\'') != NULL && strchr(text, '"') == NULL ? '"' : '\'';
+    size_t n = 0;
+    if (out_size < 3) {
+        if (out_size > 0) out[0] = '\0';
+        return;
+    }
+    out[n++] = quote;
+    for (const char* c = text; *c != '\0' && n + 3 < out_size; c++) {
+        if (*c == '\\' || *c == quote) out[n++] = '\\';
+        out[n++] = *c;
+    }
+    out[n++] = quote;
+    out[n] = '\0';
+}
+
+/* Set one parameter from text, as a user types it: a number for REAL, a whole number for INT,
+ * a choice's name for ENUM. 0 on success; otherwise -1 and a one-line message in err, worded
+ * as csrc/binding.c words the same mistake from Python (text that is no number is a str there,
+ * a fractional number for an INT a float). Ranges are flappy_resolve_params's to check, after
+ * the difficulty preset, as in Python. */
+static inline int flappy_set_param(FlappyParams* p, const char* name, const char* text, char* err, size_t err_size) {
+    const FlappyParamInfo* info = flappy_param_info(name);
+    char* field = (char*)p;
+    if (info == NULL) {
+        char quoted[96];
+        int n;
+        flappy_repr_text(name, quoted, sizeof(quoted));
+        n = snprintf(err, err_size, "unknown parameter %s; valid parameters: ", quoted);
+        for (int k = 0; k < FLAPPY_NUM_PARAMS && n >= 0 && (size_t)n < err_size; k++) {
+            n += snprintf(err + n, err_size - n, "%s%s", k ? ", " : "", FLAPPY_PARAM_INFO[k].name);
+        }
+        return -1;
+    }
+    field += info->offset;
+    if (info->kind == FLAPPY_KIND_ENUM) {
+        for (int k = 0; k < info->num_choices; k++) {
+            if (strcmp(text, info->choices[k]) == 0) {
+                *(int*)field = k;
+                return 0;
+            }
+        }
+        char quoted[96];
+        int n = snprintf(err, err_size, "%s must be one of ", name);
+        for (int k = 0; k < info->num_choices && n >= 0 && (size_t)n < err_size; k++) {
+            n += snprintf(err + n, err_size - n, "%s'%s'", k ? ", " : "", info->choices[k]);
+        }
+        flappy_repr_text(text, quoted, sizeof(quoted));
+        if (n >= 0 && (size_t)n < err_size) snprintf(err + n, err_size - n, ", got %s", quoted);
+        return -1;
+    }
+    char* end;
+    double number = strtod(text, &end);
+    int is_number = end != text && *end == '\0' && !isspace((unsigned char)text[0]);
+    if (info->kind == FLAPPY_KIND_REAL) {
+        if (!is_number) {
+            snprintf(err, err_size, "%s must be a number, got str", name);
+            return -1;
+        }
+        *(double*)field = number;
+        return 0;
+    }
+    long long whole = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || isspace((unsigned char)text[0])) {
+        snprintf(err, err_size, "%s must be an int, got %s", name, is_number ? "float" : "str");
+        return -1;
+    }
+    /* Out of int's range is out of every INT parameter's range: the range check names it. */
+    *(int*)field = whole > INT_MAX ? INT_MAX : (whole < INT_MIN ? INT_MIN : (int)whole);
     return 0;
 }
 

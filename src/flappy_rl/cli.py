@@ -12,7 +12,7 @@ import sys
 from flappy_rl import crash
 from flappy_rl.checks import check
 from flappy_rl.config import MODES, env_names, parse_args, usage
-from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError
+from flappy_rl.errors import ConfigError, NoDisplayError, TrainingError, WebBuildError
 from flappy_rl.handoff import hand_off, pufferlib_cli
 
 
@@ -39,6 +39,10 @@ def run(args):
         from flappy_rl.train import autotune
 
         autotune(args)
+    elif mode == "export":
+        from flappy_rl.export import export
+
+        export(args)
     elif mode == "bench":
         from flappy_rl.bench import bench
 
@@ -54,6 +58,10 @@ def run(args):
         except ValueError as error:
             raise ConfigError(str(error)) from None
         print(f"best score: {best}")
+    elif mode == "web":
+        from flappy_rl.web import web
+
+        web(args)
 
 
 def main(argv=None):
@@ -79,7 +87,7 @@ def main(argv=None):
         crash.stop_leftovers()
         print(f"puffer: error: {error}", file=sys.stderr)
         return 2
-    except TrainingError as error:
+    except (TrainingError, WebBuildError) as error:
         crash.stop_leftovers()
         print(f"puffer: error: {error}", file=sys.stderr)
         return 1

@@ -22,6 +22,8 @@ MODES = {
     "autotune": "find the fastest vectorization settings for this machine",
     "bench": "measure steps per second, side by side with other Flappy envs",
     "play": "play the game yourself",
+    "export": "write a trained policy's weights and description for C inference (csrc/demo.c)",
+    "web": "build the game and the agent for the browser (WebAssembly); --serve serves the page",
 }
 
 
@@ -178,7 +180,12 @@ class OneLineParser(argparse.ArgumentParser):
 # Options of the modes themselves, not from the config files: (name, default, type, help, modes).
 MODE_OPTIONS = [
     ("load_model_path", None, STR, "checkpoint to start from (train) or to play (eval): a path, or 'latest' for "
-     "the newest experiments/*.pt", ("train", "eval")),
+     "the newest experiments/*.pt", ("train",)),
+    ("load_model_path", None, STR, "checkpoint to play or export: a path, 'latest' for the newest experiments/*.pt, "
+     "or 'pretrained' for the policy shipped with the package", ("eval", "export")),
+    ("out_dir", "exported", STR, "folder for the exported weights and description", ("export",)),
+    ("load_model_path", "pretrained", STR, "policy the page's agent plays: a path, 'latest' for the newest "
+     "experiments/*.pt, or 'pretrained' for the policy shipped with the package", ("web",)),
     ("render_mode", "None", STR, "human: a raylib window; rgb_array or None: headless", ("eval",)),
     ("episodes", None, INT, "episodes to play (default: endless with a window, 100 headless)", ("eval",)),
     ("greedy", False, BOOL, "take the most likely action instead of sampling", ("eval",)),
@@ -201,9 +208,14 @@ MODE_OPTIONS = [
     ("batch_size", 2, INT, "env copies per batch for autotune", ("autotune",)),
     ("max_envs", 16, INT, "most env copies autotune tries", ("autotune",)),
     ("time_per_test", 5.0, FLOAT, "seconds autotune spends on each setting", ("autotune",)),
-    ("seconds", 2.0, FLOAT, "seconds per timed window", ("bench",)),
+    ("seconds", 2.0, FLOAT, "seconds per timed window", ("bench", "web")),
     ("json", None, STR, "also write the figures as JSON to this path", ("bench",)),
     ("compare", False, BOOL, "also measure the flappy-bird-gymnasium package's env", ("bench",)),
+    ("web_path", "experiments/web", STR, "folder the page, its WebAssembly module and the policy go to", ("web",)),
+    ("serve", False, BOOL, "serve the folder on 127.0.0.1 with Python's http.server and print the URL", ("web",)),
+    ("port", 8000, INT, "port --serve listens on (0: any free port)", ("web",)),
+    ("bench", False, BOOL, "measure the page's core in headless Chromium beside the native binding "
+     "(needs the dev dependency group: playwright)", ("web",)),
 ]
 
 

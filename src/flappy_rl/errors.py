@@ -25,3 +25,7 @@ class RunCrashed(Exception):
         super().__init__(run_folder, model_path)
         self.run_folder = run_folder
         self.model_path = model_path
+
+
+class WebBuildError(RuntimeError):
+    """emscripten failed to compile the page's module: exit status 1."""

@@ -10,6 +10,7 @@ import pufferlib.pytorch
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding, gym_env
+from flappy_rl.pretrained import use_pretrained
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
 
 RENDER_MODES = {"None": None, **{mode: mode for mode in gym_env.RENDER_MODES}}  # --render-mode's text: the mode
@@ -37,6 +38,7 @@ def evaluate(args):
     render_mode = RENDER_MODES[args["render_mode"]]  # the settings are checked by flappy_rl.checks
     human = render_mode == "human"
     episodes = args["episodes"] if args["episodes"] is not None else (None if human else 100)
+    use_pretrained(args)
     device = resolve_device(args["train"]["device"])
     results, frames, policy, wave = [], [], None, 0
     while episodes is None or len(results) < episodes:

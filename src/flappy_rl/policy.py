@@ -27,6 +27,8 @@ class ActorCritic(nn.Module):
     top of the screen; one flap in nineteen keeps it about level (a flap's -9 px/frame is undone
     by 18 frames of gravity), which lets a pixel agent reach the first pipe and learn from it."""
 
+    obs_scale = 1.0  # encode_observations multiplies observations by this (read by puffer export)
+
     def __init__(self, env, encoder, hidden_size, initial_flap_probability):
         super().__init__()
         if not 0 < initial_flap_probability < 1:
@@ -70,6 +72,8 @@ class CNN(ActorCritic):
     4 x 4 stride-2 layer of twice as many, then one layer of `hidden_size` units. Large strides
     keep it quick on a CPU (small stride-2 stacks train about ten times slower there)."""
 
+    obs_scale = 1.0 / 255.0
+
     def __init__(self, env, hidden_size=64, channels=8, initial_flap_probability=0.05):
         frame_shape = tuple(env.single_observation_space.shape)
         if len(frame_shape) != 3:
@@ -86,7 +90,7 @@ class CNN(ActorCritic):
         self.frame_shape = frame_shape
 
     def encode_observations(self, observations, state=None):
-        frames = observations.reshape(observations.shape[0], *self.frame_shape).float() * (1.0 / 255.0)
+        frames = observations.reshape(observations.shape[0], *self.frame_shape).float() * self.obs_scale
         return self.encoder(frames)
 
 
