@@ -17,6 +17,7 @@ def train_then_eval(tmp_path, env_name, *overrides):
                            timeout=1200)
     assert train.returncode == 0, train.stderr[-2000:]
     (curve,) = (tmp_path / "experiments").glob("*.csv")
+    assert curve.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the curve, drawn beside it
     with open(curve) as rows:
         first_score = float(next(csv.DictReader(rows))["environment/score"])
     evaluation = subprocess.run([*CLI, "eval", env_name, "--load-model-path", "latest", *overrides],
