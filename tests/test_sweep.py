@@ -95,3 +95,19 @@ def test_sweeping_a_setting_that_does_not_exist_fails_before_writing(tmp_path):
     assert str(error.value) == ("[sweep.train.learning_rat]: the sweep searches train.learning_rat, which is not a "
                                 "setting of puffer_flappy (puffer train puffer_flappy --help lists them)")
     assert not (tmp_path / "experiments").exists()
+
+
+def test_resume_refuses_a_record_of_other_ranges_and_leaves_it_as_it_was(tmp_path, capsys):
+    data_dir = tmp_path / "experiments"
+    args = ["sweep", "puffer_flappy", "--train.data-dir", str(data_dir)]
+    data_dir.mkdir()
+    record = data_dir / "sweep_puffer_flappy_20261125-120000.jsonl"
+    header = {"env_name": "puffer_flappy", "method": "Protein", "metric": "score", "goal": "maximize",
+              "swept": ["train.gamma"], "distributions": {"train.gamma": "logit_normal"},
+              "spaces": {"train.gamma": {"distribution": "logit_normal", "min": 0.9, "max": 0.999, "mean": 0.995,
+                                         "scale": "auto"}}}
+    record.write_text(json.dumps(header) + "\n")
+    assert cli.main([*args, "--resume"]) == 2
+    assert capsys.readouterr().err == (f"puffer: error: --resume: {record} searched other settings or ranges than "
+                                       "this sweep; start a new sweep without --resume\n")
+    assert record.read_text() == json.dumps(header) + "\n"
