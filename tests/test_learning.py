@@ -19,6 +19,7 @@ def train_then_eval(tmp_path, env_name, *overrides):
                            timeout=1200)
     assert train.returncode == 0, train.stderr[-2000:]
     (curve,) = (tmp_path / "experiments").glob("*.csv")
+    assert curve.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the curve, drawn beside it
     with open(curve) as rows:
         first_score = float(next(csv.DictReader(rows))["environment/score"])
     evaluation = subprocess.run([*CLI, "eval", env_name, "--load-model-path", "latest", *overrides],
@@ -29,11 +30,12 @@ def train_then_eval(tmp_path, env_name, *overrides):
 
 
 @pytest.mark.learning
-def test_a_short_training_run_passes_ten_pipes(tmp_path):
-    """15M steps (about 40 s on a 2-core CPU) with the default config, then 100 evaluation
-    episodes of the saved policy: the mean score must reach 10 pipes (measured: about 50)."""
-    _, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "15_000_000")
-    assert mean >= 10, summary
+def test_a_short_training_run_passes_twenty_pipes(tmp_path):
+    """15M steps (about 40 s on an idle 2-core CPU) with the default config, then 100 evaluation
+    episodes of the saved policy: the untrained policy passes no pipe, the trained one must
+    average 20 pipes (measured 2026-11-25: 37.2 sampled, 47.1 greedy)."""
+    first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "15_000_000")
+    assert first < 0.1 and mean >= 20, (first, summary)
 
 
 @pytest.mark.learning

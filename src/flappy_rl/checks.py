@@ -359,7 +359,9 @@ def check_autotune(args):
 
 
 def check_sweep(args):
-    require_count("max_runs", args["max_runs"])
+    from flappy_rl.sweep import check_sweep as check_sweep_section
+
+    check_sweep_section(args)
     check_training_run(args)
 
 

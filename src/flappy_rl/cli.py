@@ -32,9 +32,9 @@ def run(args):
 
         evaluate(args)
     elif mode == "sweep":
-        from flappy_rl.train import sweep
+        from flappy_rl.sweep import sweep
 
-        sweep(args)
+        return sweep(args)
     elif mode == "autotune":
         from flappy_rl.train import autotune
 

@@ -18,7 +18,7 @@ from flappy_rl.errors import ConfigError
 MODES = {
     "train": "train a policy with PuffeRL; checkpoints and the final model go to experiments/",
     "eval": "play a trained policy: print episode scores, watch it, or save a GIF",
-    "sweep": "hyperparameter search over the [sweep] section with PufferLib's Protein",
+    "sweep": "hyperparameter search over the [sweep] section with PufferLib's Protein, recorded in experiments/",
     "autotune": "find the fastest vectorization settings for this machine",
     "bench": "measure steps per second, side by side with other Flappy envs",
     "play": "play the game yourself",
@@ -204,7 +204,7 @@ MODE_OPTIONS = [
     ("neptune_name", "flappy-rl", STR, "Neptune workspace", ("train", "sweep")),
     ("neptune_project", "flappy-rl", STR, "Neptune project", ("train", "sweep")),
     ("tag", None, STR, "tag for the logged run", ("train", "sweep")),
-    ("max_runs", 200, INT, "number of training runs in the sweep", ("sweep",)),
+    ("resume", False, BOOL, "continue the newest sweep record of this env in experiments/", ("sweep",)),
     ("batch_size", 2, INT, "env copies per batch for autotune", ("autotune",)),
     ("max_envs", 16, INT, "most env copies autotune tries", ("autotune",)),
     ("time_per_test", 5.0, FLOAT, "seconds autotune spends on each setting", ("autotune",)),

@@ -1,4 +1,4 @@
-"""The training modes of the `puffer` command (train, sweep, autotune), on PufferLib's PuffeRL.
+"""The training modes of the `puffer` command (train, autotune), on PufferLib's PuffeRL.
 
 PufferLib's own loaders only look inside the PufferLib package, so this module supplies what
 they would: the vector env, the policy and the run's logger. Training itself is
@@ -18,7 +18,6 @@ import threading
 import time
 import warnings
 
-import numpy as np
 import torch
 
 import pufferlib
@@ -26,6 +25,7 @@ import pufferlib.vector
 
 from flappy_rl import Flappy, binding
 from flappy_rl.errors import CheckpointError, ConfigError, RunCrashed, TrainingError
+from flappy_rl.plots import learning_curve_png
 from flappy_rl.policy import POLICIES, RECURRENT, load_weights
 
 
@@ -112,7 +112,8 @@ def load_checkpoint(policy, path, args, device):
 
 class RunRecorder:
     """PuffeRL's logger when no W&B or Neptune is asked for: keeps the learning curve, writes it
-    next to the model as <run_id>.csv, and remembers where the model went."""
+    next to the model as <run_id>.csv and draws it as <run_id>.png, and remembers where the
+    model went."""
 
     COLUMNS = ["agent_steps", "uptime", "SPS", "environment/score", "environment/episode_length",
                "environment/episode_return", "environment/perf"]
@@ -129,10 +130,12 @@ class RunRecorder:
 
     def close(self, model_path):
         self.model_path = model_path
-        with open(os.path.join(self.data_dir, f"{self.run_id}.csv"), "w", newline="") as out:
+        csv_path = os.path.join(self.data_dir, f"{self.run_id}.csv")
+        with open(csv_path, "w", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(self.COLUMNS)
             writer.writerows(self.rows)
+        learning_curve_png(csv_path, os.path.join(self.data_dir, f"{self.run_id}.png"))
 
 
 # Packages that PufferLib's loggers work with.
@@ -198,8 +201,9 @@ def import_pufferl():
     return pufferl
 
 
-def train(args):
-    """Train with PuffeRL; returns (model path, PuffeRL's logs)."""
+def train(args, recorder=None):
+    """Train with PuffeRL; returns (model path, PuffeRL's logs). `recorder` (a RunRecorder for
+    the data_dir) lets a caller read the learning curve, even of a run cut short."""
     require_logger_package(args)
     pufferl = import_pufferl()
     config = args["train"]
@@ -214,7 +218,7 @@ def train(args):
     if args.get("load_model_path"):
         load_checkpoint(policy, args["load_model_path"], args, config["device"])
     os.makedirs(config["data_dir"], exist_ok=True)
-    recorder = RunRecorder(config["data_dir"])
+    recorder = recorder or RunRecorder(config["data_dir"])
     watchdog = WorkerWatchdog(vecenv)
     watchdog.start()
     initial_weights = [parameter.detach().clone() for parameter in policy.parameters()]
@@ -245,35 +249,6 @@ def train(args):
         watchdog.finished.set()
     model_path = recorder.model_path or resolve_checkpoint("latest", config["data_dir"])
     return model_path, logs
-
-
-def sweep(args):
-    """PufferLib's sweep loop (pufferl.sweep) over our train: suggest, train, observe."""
-    if not args["wandb"] and not args["neptune"]:
-        raise ConfigError(f"puffer sweep records its runs in W&B or Neptune: install one "
-                          f"(uv pip install {WORKING_LOGGERS['wandb']}) and pass --wandb (or --neptune)")
-    require_logger_package(args)
-    import pufferlib.sweep
-
-    sweep_config = dict(args["sweep"])
-    method = sweep_config.pop("method")
-    if not hasattr(pufferlib.sweep, method):
-        raise ConfigError(f"unknown sweep.method {method!r}; see pufferlib.sweep (Protein, ...)")
-    search = getattr(pufferlib.sweep, method)(sweep_config)
-    metric = f"environment/{sweep_config['metric']}"
-    for _ in range(args["max_runs"]):
-        run_args = {key: (dict(value) if isinstance(value, dict) else value) for key, value in args.items()}
-        search.suggest(run_args)
-        _, logs = train(run_args)
-        logs = [log for log in logs if metric in log]
-        if not logs:
-            continue
-        # Each run teaches the search several points of its curve: (score, cost) after so many steps.
-        points = min(sweep_config["downsample"], len(logs))
-        for chunk in np.array_split(np.arange(len(logs)), points):
-            run_args["train"]["total_timesteps"] = int(np.mean([logs[i]["agent_steps"] for i in chunk]))
-            score = float(np.nan_to_num(np.mean([logs[i][metric] for i in chunk])))
-            search.observe(run_args, score, float(np.mean([logs[i]["uptime"] for i in chunk])))
 
 
 def autotune(args):

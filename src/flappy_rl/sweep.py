@@ -1,0 +1,329 @@
+"""`puffer sweep`: hyperparameter search with PufferLib's sweep methods (Protein by default) over
+our train, recorded in a local file so that it needs no account and survives being stopped.
+
+Every swept setting is a [sweep.SECTION.KEY] section of the config (distribution, min, max,
+mean, scale, as PufferLib's own configs spell them). The method suggests values, a trial trains
+with them for at most `sweep.trial_seconds` (and `train.total_timesteps`), and the method
+observes the scores along the trial's learning curve. The record is
+experiments/sweep_<env>_<time>.jsonl: its first line describes the sweep, then one line per
+finished trial (hyperparameters, score, steps, seconds, model, learning-curve points), each
+appended and flushed as the trial finishes. `--resume` replays the newest record of the env into
+the method and goes on. With --wandb or --neptune, trials are also logged there.
+"""
+
+import _thread
+import copy
+import glob
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+
+from flappy_rl.errors import ConfigError
+from flappy_rl.plots import sweep_png
+from flappy_rl.train import RunRecorder, import_pufferl, require_logger_package, train
+
+# The sweep methods of pufferlib.sweep that need nothing beyond the declared dependencies.
+METHODS = ("Protein", "Random", "ParetoGenetic")
+DISTRIBUTIONS = ("uniform", "int_uniform", "uniform_pow2", "log_normal", "logit_normal")
+SPACE_KEYS = ("distribution", "min", "max", "mean", "scale")
+# [sweep] settings that are not searched: the method's, then this loop's.
+METHOD_SETTINGS = ("method", "metric", "goal", "downsample")
+LOOP_SETTINGS = ("max_trials", "trial_seconds")
+
+
+def swept_spaces(sweep_config, prefix=""):
+    """{'train.learning_rate': {distribution, min, max, mean, scale}, ...}: the searched settings."""
+    spaces = {}
+    for key, value in sweep_config.items():
+        if key in METHOD_SETTINGS + LOOP_SETTINGS and not prefix:
+            continue
+        if not isinstance(value, dict):
+            raise ConfigError(f"[sweep{prefix}] {key} = {value!r} is not a setting of the sweep; a searched "
+                              f"setting is a section [sweep.SECTION.KEY] with {', '.join(SPACE_KEYS)}")
+        if "distribution" in value:
+            spaces[f"{prefix}.{key}".lstrip(".")] = value
+        else:
+            spaces.update(swept_spaces(value, f"{prefix}.{key}"))
+    return spaces
+
+
+def check_space(name, space, args):
+    """One line saying what is wrong with a searched setting, or nothing."""
+    where = f"[sweep.{name}]"
+    node = args
+    for part in name.split("."):
+        if not isinstance(node, dict) or part not in node or part == "sweep":
+            raise ConfigError(f"{where}: the sweep searches {name}, which is not a setting of "
+                              f"{args['env_name']} (puffer train {args['env_name']} --help lists them)")
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        raise ConfigError(f"{where}: {name} is {node!r}, not a number, so it cannot be searched")
+    missing = [key for key in SPACE_KEYS if key not in space]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    if space["distribution"] not in DISTRIBUTIONS:
+        raise ConfigError(f"{where}: unknown distribution {space['distribution']!r}; valid: {', '.join(DISTRIBUTIONS)}")
+    low, high, mean, scale = space["min"], space["max"], space["mean"], space["scale"]
+    for key in ("min", "max", "mean"):
+        if isinstance(space[key], bool) or not isinstance(space[key], int | float) or not np.isfinite(space[key]):
+            raise ConfigError(f"{where}: {key} must be a number, got {space[key]!r}")
+    if not low < high:
+        raise ConfigError(f"{where}: min {low:g} must be below max {high:g}")
+    if not low <= mean <= high:
+        raise ConfigError(f"{where}: mean {mean:g} is outside [min, max] = [{low:g}, {high:g}]")
+    if space["distribution"] in ("log_normal", "uniform_pow2") and low <= 0:
+        raise ConfigError(f"{where}: a {space['distribution']} distribution needs min > 0, got {low:g}")
+    if space["distribution"] == "logit_normal" and not (0 < low and high < 1):
+        raise ConfigError(f"{where}: a logit_normal distribution needs 0 < min and max < 1, got [{low:g}, {high:g}]")
+    if scale != "auto" and (isinstance(scale, bool) or not isinstance(scale, int | float) or scale <= 0):
+        raise ConfigError(f"{where}: scale must be 'auto' or a positive number, got {scale!r}")
+
+
+def check_sweep(args):
+    """Everything a sweep needs, checked before any file is written. Returns the searched spaces."""
+    config = args["sweep"]
+    if config["method"] not in METHODS:
+        raise ConfigError(f"unknown sweep.method {config['method']!r}; valid: {', '.join(METHODS)}")
+    if config["metric"] not in ("score", "episode_length", "episode_return", "perf"):
+        raise ConfigError(f"unknown sweep.metric {config['metric']!r}; valid: score, episode_length, "
+                          "episode_return, perf")
+    if config["goal"] not in ("maximize", "minimize"):
+        raise ConfigError(f"sweep.goal must be maximize or minimize, got {config['goal']!r}")
+    if config["max_trials"] < 1:
+        raise ConfigError(f"sweep.max_trials must be at least 1, got {config['max_trials']}")
+    if not config["trial_seconds"] > 0:
+        raise ConfigError(f"sweep.trial_seconds (each trial's time budget) must be positive, got {config['trial_seconds']}")
+    if config["downsample"] < 1:
+        raise ConfigError(f"sweep.downsample must be at least 1, got {config['downsample']}")
+    spaces = swept_spaces(config)
+    if not spaces:
+        raise ConfigError("the [sweep] section searches nothing: add a [sweep.train.learning_rate] section or the like")
+    for name, space in spaces.items():
+        check_space(name, space, args)
+    require_logger_package(args)
+    return spaces
+
+
+def describe(args, spaces):
+    """The record's first line: what is searched and how, so that --resume can check it is the same sweep."""
+    return {"env_name": args["env_name"], "method": args["sweep"]["method"], "metric": args["sweep"]["metric"],
+            "goal": args["sweep"]["goal"], "swept": list(spaces),
+            "distributions": {name: space["distribution"] for name, space in spaces.items()},
+            "spaces": spaces}
+
+
+def read_record(path):
+    """(header, trials) of a sweep record. A last line cut short (the writer was killed mid-write)
+    is dropped from the file."""
+    try:
+        with open(path) as record:
+            text = record.read()
+    except OSError as error:
+        raise ConfigError(f"cannot read the sweep record {path}: {error.strerror}") from None
+    lines = text.split("\n")
+    if lines[-1]:
+        lines.pop()
+        with open(path, "w") as record:
+            record.write("".join(line + "\n" for line in lines if line))
+    try:
+        records = [json.loads(line) for line in lines if line]
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"the sweep record {path} is not JSON lines ({error}); start a new sweep") from None
+    if not records or "swept" not in records[0]:
+        raise ConfigError(f"the sweep record {path} has no header line; start a new sweep")
+    return records[0], records[1:]
+
+
+def record_path(args, resume):
+    data_dir = args["train"]["data_dir"]
+    if resume:
+        candidates = sorted(glob.glob(os.path.join(data_dir, f"sweep_{args['env_name']}_*.jsonl")))
+        if not candidates:
+            raise ConfigError(f"--resume: no sweep of {args['env_name']} in {data_dir}/ to continue")
+        return candidates[-1]
+    return os.path.join(data_dir, f"sweep_{args['env_name']}_{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+
+
+def append(path, line):
+    """One record line, written in one call and flushed to disk, so a kill loses at most the running trial."""
+    with open(path, "a") as record:
+        record.write(json.dumps(line) + "\n")
+        record.flush()
+        os.fsync(record.fileno())
+
+
+def start_record(path, header):
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "x") as record:
+            record.write(json.dumps(header) + "\n")
+    except OSError as error:
+        raise ConfigError(f"cannot write the sweep record {path}: {error.strerror}") from None
+
+
+class TrialClock:
+    """Ends a trial after its budget of seconds the way Ctrl-C would: train saves the policy and
+    the learning curve so far, and the trial counts with what it reached."""
+
+    def __init__(self, seconds):
+        self.timer = threading.Timer(seconds, self.expire)
+        self.timer.daemon = True
+        self.lock = threading.Lock()
+        self.running = False
+        self.expired = False
+
+    def expire(self):
+        with self.lock:
+            if self.running:
+                self.expired = True
+                _thread.interrupt_main()
+
+    def __enter__(self):
+        self.running = True
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.running = False
+        self.timer.cancel()
+
+
+class TrialRecorder(RunRecorder):
+    """A trial's learning curve, kept here for the sweep and also sent to W&B or Neptune when asked
+    (PuffeRL would otherwise swap its own logger in for ours)."""
+
+    def __init__(self, data_dir, remote=None):
+        super().__init__(data_dir)
+        self.remote = remote
+
+    def log(self, logs, step):
+        super().log(logs, step)
+        if self.remote is not None:
+            self.remote.log(logs, step)
+
+    def close(self, model_path):
+        super().close(model_path)
+        if self.remote is not None:
+            self.remote.close(model_path)
+
+
+def remote_logger(args, pufferl):
+    if args["neptune"]:
+        return pufferl.NeptuneLogger(args)
+    if args["wandb"]:
+        return pufferl.WandbLogger(args)
+    return None
+
+
+def curve_points(recorder, metric, count):
+    """Up to `count` (steps, metric, seconds) points along the trial's curve, each the mean of a chunk."""
+    column = RunRecorder.COLUMNS.index(f"environment/{metric}")
+    rows = [(row[0], row[column], row[1]) for row in recorder.rows if row[column] != ""]
+    if not rows:
+        return []
+    chunks = np.array_split(np.array(rows, dtype=float), min(count, len(rows)))
+    return [[int(chunk[:, 0].mean()), float(np.nan_to_num(chunk[:, 1].mean())), float(chunk[:, 2].mean())]
+            for chunk in chunks]
+
+
+def hyperparameters_of(names, args):
+    values = {}
+    for name in names:
+        node = args
+        for part in name.split("."):
+            node = node[part]
+        values[name] = node.item() if hasattr(node, "item") else node
+    return values
+
+
+def nested(values, steps=None):
+    """{'train': {'learning_rate': ...}} from {'train.learning_rate': ...}, as the method reads them;
+    a swept train.total_timesteps is the point's steps, as in PufferLib's own sweep."""
+    tree = {}
+    for name, value in values.items():
+        *path, leaf = name.split(".")
+        node = tree
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = steps if name == "train.total_timesteps" and steps is not None else value
+    return tree
+
+
+def observe(search, trial):
+    for steps, score, seconds in trial["points"]:
+        search.observe(nested(trial["hyperparameters"], steps), score, max(seconds, 1e-3))
+
+
+def run_trial(args, search, spaces, number, pufferl):
+    trial_args = copy.deepcopy(args)
+    search.suggest(trial_args)
+    hypers = hyperparameters_of(spaces, trial_args)
+    print(f"sweep trial {number}: " + ", ".join(f"{name} = {value:.6g}" for name, value in hypers.items()), flush=True)
+    recorder = TrialRecorder(args["train"]["data_dir"], remote_logger(args, pufferl))
+    # the recorder logs to W&B or Neptune itself; PuffeRL must not replace it
+    trial_args["wandb"] = trial_args["neptune"] = False
+    start = time.monotonic()
+    with TrialClock(args["sweep"]["trial_seconds"]) as clock:
+        try:
+            model_path, _ = train(trial_args, recorder)
+        except KeyboardInterrupt as interrupt:
+            if not clock.expired:
+                raise
+            model_path = interrupt.args[0] if interrupt.args else None
+    points = curve_points(recorder, args["sweep"]["metric"], args["sweep"]["downsample"])
+    final = recorder.rows[-1] if recorder.rows else None
+    return {"trial": number, "hyperparameters": hypers,
+            "score": points[-1][1] if points else None,
+            "steps": int(final[0]) if final else 0,
+            "seconds": round(time.monotonic() - start, 2),
+            "stopped_by": "trial_seconds" if clock.expired else "total_timesteps",
+            "model": model_path, "points": points}
+
+
+def sweep(args):
+    """Run trials until sweep.max_trials are recorded; returns the command's exit status."""
+    spaces = check_sweep(args)
+    header = describe(args, spaces)
+    path = record_path(args, args["resume"])
+    if args["resume"]:
+        previous, trials = read_record(path)
+        if {key: previous.get(key) for key in header} != header:
+            raise ConfigError(f"--resume: {path} searched other settings or ranges than this sweep; "
+                              "start a new sweep without --resume")
+    else:
+        start_record(path, header)
+        trials = []
+    pufferl = import_pufferl()
+    # pufferl's import made Ctrl-C call os._exit(0); here it must stop the sweep and say where it is.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    import pufferlib.sweep
+
+    method_config = {key: value for key, value in args["sweep"].items() if key not in LOOP_SETTINGS}
+    search = getattr(pufferlib.sweep, args["sweep"]["method"])(method_config)
+    for trial in trials:
+        observe(search, trial)
+    print(f"sweep record: {path} ({len(trials)} trials so far)", flush=True)
+    try:
+        for number in range(len(trials) + 1, args["sweep"]["max_trials"] + 1):
+            trial = run_trial(args, search, spaces, number, pufferl)
+            append(path, trial)
+            trials.append(trial)
+            observe(search, trial)
+            sweep_png(path, path.removesuffix(".jsonl") + ".png")
+            print(f"sweep trial {number}: {args['sweep']['metric']} {trial['score']}, {trial['steps']:,} steps, "
+                  f"{trial['seconds']:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(trials)} trials are recorded in {path}; "
+              f"puffer sweep {args['env_name']} --resume continues", file=sys.stderr)
+        return 130
+    sign = 1 if args["sweep"]["goal"] == "maximize" else -1
+    best = max((t for t in trials if t["score"] is not None), key=lambda t: sign * t["score"], default=None)
+    print(f"sweep done: {len(trials)} trials in {path}" +
+          (f"; best {args['sweep']['metric']} {best['score']:.4g} by trial {best['trial']}" if best else ""))
+    return 0
