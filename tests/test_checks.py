@@ -19,9 +19,9 @@ def refusal(mode, argv):
 
 @pytest.mark.parametrize("argv,message", [
         ("--train.bptt-horizon 7",
-         "--train.minibatch-size 8192 is more than one batch (7168 = 1024 agents x 7 bptt steps): use --train.minibatch-size 7168, or a bigger batch (--train.bptt-horizon, --vec.envs-per-copy)"),
+         "--train.minibatch-size 8192 is more than one batch (7168 = 1024 agents x 7 bptt steps): use --train.minibatch-size 7168, or a bigger batch (--train.bptt-horizon, --env.num-envs)"),
         ("--train.minibatch-size 1000000",
-         "--train.minibatch-size 1000000 is more than one batch (65536 = 1024 agents x 64 bptt steps): use --train.minibatch-size 65536, or a bigger batch (--train.bptt-horizon, --vec.envs-per-copy)"),
+         "--train.minibatch-size 1000000 is more than one batch (65536 = 1024 agents x 64 bptt steps): use --train.minibatch-size 65536, or a bigger batch (--train.bptt-horizon, --env.num-envs)"),
         ("--train.max-minibatch-size 1000",
          "--train.minibatch-size 8192 is above --train.max-minibatch-size 1000, so it must be a multiple of it (gradients accumulate over whole minibatches): use --train.minibatch-size 960"),
         ("--train.minibatch-size 65536 --train.max-minibatch-size 1000",
@@ -63,7 +63,7 @@ def refusal(mode, argv):
         ("--vec.backend Ray",
          "unknown --vec.backend 'Ray'; valid: PufferEnv, Serial, Multiprocessing"),
         ("--vec.num-envs 2",
-         "--vec.backend PufferEnv runs one copy of the env in this process, got --vec.num-envs 2: set --vec.num-envs 1 (and --vec.envs-per-copy for more birds), or use --vec.backend Serial or Multiprocessing"),
+         "--vec.backend PufferEnv runs one copy of the env in this process, got --vec.num-envs 2: set --vec.num-envs 1 (and --env.num-envs for more birds), or use --vec.backend Serial or Multiprocessing"),
         ("--vec.backend Serial --vec.num-envs 3 --vec.num-workers 2",
          "--vec.num-workers 2 must divide --vec.num-envs 3: use one of 1, 3"),
         ("--vec.backend Serial --vec.num-envs 4 --vec.num-workers 2 --vec.batch-size 3",
@@ -78,8 +78,8 @@ def refusal(mode, argv):
          "--vec.num-envs must be a whole number of at least 1, got 0"),
         ("--vec.seed -1",
          "--vec.seed must be a whole number in [0, 4294967295], got -1"),
-        ("--vec.envs-per-copy 0",
-         "--vec.envs-per-copy must be a whole number of at least 1, got 0"),
+        ("--env.num-envs 0",
+         "--env.num-envs must be a whole number of at least 1, got 0"),
         ("--env.gap 1000",
          "[env] gap must be in [30, 240], got 1000"),
         ("--rnn-name Recurrent --rnn.input-size 32",
@@ -97,7 +97,7 @@ def test_train_refuses_what_puffer_cannot_run(argv, message, tmp_path, monkeypat
 @pytest.mark.parametrize("argv", ["--train.bptt-horizon 7", "--train.minibatch-size 1000000",
                                   "--train.max-minibatch-size 1000", "--train.minibatch-size 100",
                                   "--train.minibatch-size 65536 --train.max-minibatch-size 1000",
-                                  "--vec.envs-per-copy 100 --train.bptt-horizon 3 --train.minibatch-size 100"])
+                                  "--env.num-envs 100 --train.bptt-horizon 3 --train.minibatch-size 100"])
 def test_the_suggested_minibatch_size_is_accepted(argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     suggestion = re.search(r"use --train.minibatch-size (\d+)", refusal("train", argv.split())).group(1)
@@ -113,9 +113,9 @@ def test_cuda_without_a_gpu_is_refused(tmp_path, monkeypatch):
 
 def test_buffers_that_cannot_fit_in_memory_are_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    message = refusal("train", ["--vec.envs-per-copy", "1000000000"])
+    message = refusal("train", ["--env.num-envs", "1000000000"])
     assert re.fullmatch(r"this run needs about 4425.6 GiB for its buffers and [0-9.]+ GiB is free: use fewer agents "
-                        r"\(--vec.envs-per-copy, --vec.num-envs\) or a shorter --train.bptt-horizon", message), message
+                        r"\(--env.num-envs, --vec.num-envs\) or a shorter --train.bptt-horizon", message), message
 
 
 def test_a_run_shorter_than_one_batch_is_rounded_up_to_one_batch(tmp_path, monkeypatch, capsys):

@@ -22,7 +22,7 @@ from flappy_rl.policy import Policy
 TIMEOUT = 300  # seconds for one case: a tiny run takes a few, most of them importing torch, but minutes on a busy machine
 HUGE = "1000000000000"
 # A run of a few hundred steps: 8 birds, rows of 8 steps, minibatches of 64.
-TINY_TRAIN = ["--train.total-timesteps", "512", "--vec.envs-per-copy", "8", "--train.bptt-horizon", "8",
+TINY_TRAIN = ["--train.total-timesteps", "512", "--env.num-envs", "8", "--train.bptt-horizon", "8",
               "--train.minibatch-size", "64"]
 # Values a user might type, as text: in range, on an edge, absurd. Budget options get no value that
 # is valid and large (a valid long run is not a fault); `compile` is left out (minutes of C++).
@@ -64,7 +64,7 @@ TRAIN_VALUES = {
     "vec.batch-size": ["auto", "1", "2", "3", "0", "-1"],
     "vec.zero-copy": ["True", "False"],
     "vec.seed": ["0", "7", "-1", "1099511627776"],
-    "vec.envs-per-copy": ["1", "8", "64", "0", "-1", HUGE],
+    "env.num-envs": ["1", "8", "64", "0", "-1", HUGE],
 }
 
 

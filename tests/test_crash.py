@@ -32,7 +32,7 @@ def train_then_fail(self):
 pufferl.PuffeRL.train = train_then_fail
 sys.exit(cli.main(sys.argv[2:]))
 """
-SMALL_RUN = ["--train.total-timesteps", "1e9", "--vec.envs-per-copy", "64", "--train.bptt-horizon", "16",
+SMALL_RUN = ["--train.total-timesteps", "1e9", "--env.num-envs", "64", "--train.bptt-horizon", "16",
              "--train.minibatch-size", "1024"]
 
 

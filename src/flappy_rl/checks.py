@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 from flappy_rl import binding
+from flappy_rl.config import c_params
 from flappy_rl.errors import ConfigError
 
 BACKENDS = ("PufferEnv", "Serial", "Multiprocessing")
@@ -61,7 +62,7 @@ def option(key):
 
 # Where the config keeps the birds of one copy of the env (one `Flappy`), the size that
 # PufferLib's backends multiply.
-ENVS_PER_COPY = "vec.envs_per_copy"
+ENVS_PER_COPY = "env.num_envs"
 ENVS_PER_COPY_OPTION = option(ENVS_PER_COPY)
 
 
@@ -108,7 +109,7 @@ def divisors(n, limit=6):
 def check_env(args):
     """The C core's parameters and the copy size: the binding's own validation, as one line."""
     try:
-        binding.check_params(**args["env"])
+        binding.check_params(**c_params(args))
     except (TypeError, ValueError) as error:
         refuse(f"[env] {error}")
     require_count(ENVS_PER_COPY, envs_per_copy(args))
@@ -204,7 +205,7 @@ def check_policy(args):
 
 
 def observation_bytes(args):
-    spec = binding.obs_spec(**args["env"])
+    spec = binding.obs_spec(**c_params(args))
     return math.prod(spec["shape"]) * (1 if spec["dtype"] == "uint8" else 4)
 
 

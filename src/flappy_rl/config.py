@@ -63,6 +63,11 @@ RENAMED = {
 }
 
 
+def c_params(args):
+    """The C core's parameters from [env]: everything there but num_envs, the size of the C vector."""
+    return {key: value for key, value in args["env"].items() if key != "num_envs"}
+
+
 def load_config(env_name):
     """The nested args dict of an env, from default.ini overridden by the env's own file."""
     files = config_files()

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from flappy_rl import Flappy, binding
+from flappy_rl.config import c_params
 from flappy_rl.errors import ConfigError
 from flappy_rl.pretrained import use_pretrained
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy
@@ -72,7 +73,7 @@ def describe(policy, args):
         raise ConfigError("puffer export: this policy's parameters are not in the order its layers run")
     weights = torch.cat([tensor.detach().reshape(-1).float().cpu() for tensor in parameters]).numpy()
     inner = policy.policy if isinstance(policy, pufferlib.models.LSTMWrapper) else policy
-    env = binding.check_params(**args["env"])
+    env = binding.check_params(**c_params(args))
     text = [
         FORMAT,
         f"policy {args['policy_name']}",

@@ -24,6 +24,7 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
+from flappy_rl.config import c_params
 from flappy_rl.errors import CheckpointError, ConfigError, RunCrashed, TrainingError
 from flappy_rl.plots import learning_curve_png
 from flappy_rl.policy import POLICIES, RECURRENT, load_weights
@@ -39,7 +40,7 @@ def env_kwargs(args, num_envs=None, **extra):
     """Keyword arguments of one `Flappy` copy: [env], that is the birds in its C vector
     (env.num_envs unless given, as in Ocean configs) and the C parameters, checked here so that
     mistakes surface before any fork."""
-    params = {key: value for key, value in args["env"].items() if key != "num_envs"}
+    params = c_params(args)
     try:
         binding.check_params(**params)
     except (TypeError, ValueError) as error:

@@ -23,6 +23,7 @@ import urllib.parse
 from pathlib import Path
 
 from flappy_rl import binding
+from flappy_rl.config import c_params
 from flappy_rl.errors import ConfigError, WebBuildError
 
 CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
@@ -97,10 +98,10 @@ def page_query(args):
     """The URL query that starts the page with the [env] parameters the command line changed."""
     defaults = binding.check_params()
     try:
-        chosen = binding.check_params(**args["env"])
+        chosen = binding.check_params(**c_params(args))
     except (TypeError, ValueError) as error:
         raise ConfigError(f"[env] {error}") from None
-    changed = {name: value for name, value in args["env"].items() if chosen[name] != defaults[name]}
+    changed = {name: value for name, value in c_params(args).items() if chosen[name] != defaults[name]}
     return "?" + urllib.parse.urlencode(changed) if changed else ""
 
 
