@@ -80,8 +80,8 @@ def test_unknown_mode_and_env():
                                  "bench, play"),
     (["train", "puffer_flappy", "--env.gap", "10"], "puffer: error: [env] gap must be in [30, 240], got 10"),
     (["train", "puffer_flappy", "--vec.backend", "Threads"],
-     "puffer: error: unknown vec.backend 'Threads'; valid: PufferEnv, Serial, Multiprocessing"),
-    (["train", "puffer_flappy", "--vec.num-envs", "2"], "puffer: error: vec.backend PufferEnv runs one copy"),
+     "puffer: error: unknown --vec.backend 'Threads'; valid: PufferEnv, Serial, Multiprocessing"),
+    (["train", "puffer_flappy", "--vec.num-envs", "2"], "puffer: error: --vec.backend PufferEnv runs one copy"),
     (["train", "puffer_flappy", "--policy-name", "Transformer"],
      "puffer: error: unknown policy_name 'Transformer'; valid: Policy, CNN"),
     (["sweep", "puffer_flappy"], "puffer: error: puffer sweep records its runs in W&B or Neptune: install one "

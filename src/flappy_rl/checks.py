@@ -181,6 +181,22 @@ def check_vec(args):
     return Layout(copies * per_copy, batch * per_copy)
 
 
+class Spaces:
+    """What a policy reads of an env: its spaces, for these [env] parameters."""
+
+    def __init__(self, args):
+        import gymnasium
+
+        from flappy_rl.env import observation_space
+
+        self.single_observation_space = observation_space(**args["env"])
+        self.single_action_space = gymnasium.spaces.Discrete(2)
+
+
+def policy_name_option(name):
+    return f"--policy-name {name}"
+
+
 def default_of(cls, name):
     return inspect.signature(cls).parameters[name].default
 
@@ -195,6 +211,10 @@ def check_policy(args):
     for key, value in args["policy"].items():
         if key in ("hidden_size", "num_layers", "channels"):
             require_count(f"policy.{key}", value)
+    try:  # built once on the env's spaces: a CNN over frames smaller than its kernels fails here
+        POLICIES[name](Spaces(args), **args["policy"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        refuse(f"[policy] {policy_name_option(name)}: {' '.join(str(error).split())}")
     if rnn_name is None:
         return
     if rnn_name not in RECURRENT:
