@@ -55,8 +55,8 @@ def buffers():
 def pytest_addoption(parser):
     parser.addoption("--soak-steps", type=float, default=1e7,
                      help="env steps per soak test (tests/test_soak.py): 1e7 by default, 1e8 for the long soak")
-    parser.addoption("--cli-fuzz-examples", type=int, default=8,
-                     help="command lines per puffer mode in tests/test_cli_fuzz.py: 8 by default, 300 for the long run")
+    parser.addoption("--cli-fuzz-examples", type=int, default=6,
+                     help="command lines per puffer mode in tests/test_cli_fuzz.py: 6 by default, 300 for the long run")
 
 
 @pytest.fixture

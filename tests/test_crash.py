@@ -79,3 +79,19 @@ def test_a_fault_before_any_update_saves_nothing(tmp_path):
     (line,) = out.stderr.splitlines()
     assert line.endswith("/error.log") and "saved" not in line, line
     assert not [name for name in os.listdir(tmp_path / "experiments") if name.endswith(".pt")]
+
+
+def test_a_fault_in_another_mode_is_logged_under_experiments_errors(tmp_path, monkeypatch, capsys):
+    from flappy_rl import bench, cli
+
+    def fail(*args, **kwargs):
+        raise OSError("simulated disk fault")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(bench, "run", fail)
+    assert cli.main(["bench", "puffer_flappy", "--seconds", "0.01"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    prefix = "puffer: error: bench failed with OSError: simulated disk fault; the full traceback is in experiments/errors/bench-"
+    assert line.startswith(prefix) and line.endswith(".log"), line
+    trace = (tmp_path / line.rsplit(" ", 1)[1]).read_text()
+    assert "in fail" in trace and trace.rstrip().endswith("OSError: simulated disk fault")

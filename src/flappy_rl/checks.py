@@ -20,6 +20,8 @@ import os
 import sys
 import tempfile
 
+import numpy as np
+
 from flappy_rl import binding
 from flappy_rl.config import c_params
 from flappy_rl.errors import ConfigError
@@ -30,25 +32,27 @@ PRECISIONS = ("float32", "bfloat16")
 OPTIMIZERS = ("adam", "muon")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SEED_LIMIT = 2**32
+# [train] numbers meet float32 tensors (the learning rate in Adam's state, coefficients in the loss).
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 # The most seconds a timed option may ask for: an hour is more than any measurement needs.
 MAX_SECONDS = 3600.0
 
 # [train] numbers: (lowest, highest, whether each bound is allowed). PuffeRL checks none of them.
 TRAIN_RANGES = {
-    "learning_rate": (0.0, math.inf, False, False),
+    "learning_rate": (0.0, FLOAT32_MAX, False, False),
     "gamma": (0.0, 1.0, False, True),
     "gae_lambda": (0.0, 1.0, True, True),
-    "clip_coef": (0.0, math.inf, False, False),
-    "vf_coef": (0.0, math.inf, True, False),
-    "vf_clip_coef": (0.0, math.inf, False, False),
-    "max_grad_norm": (0.0, math.inf, False, False),
-    "ent_coef": (0.0, math.inf, True, False),
+    "clip_coef": (0.0, FLOAT32_MAX, False, False),
+    "vf_coef": (0.0, FLOAT32_MAX, True, False),
+    "vf_clip_coef": (0.0, FLOAT32_MAX, False, False),
+    "max_grad_norm": (0.0, FLOAT32_MAX, False, False),
+    "ent_coef": (0.0, FLOAT32_MAX, True, False),
     "adam_beta1": (0.0, 1.0, True, False),
     "adam_beta2": (0.0, 1.0, True, False),
-    "adam_eps": (0.0, math.inf, False, False),
-    "vtrace_rho_clip": (0.0, math.inf, False, False),
-    "vtrace_c_clip": (0.0, math.inf, False, False),
-    "prio_alpha": (0.0, math.inf, True, False),
+    "adam_eps": (0.0, FLOAT32_MAX, False, False),
+    "vtrace_rho_clip": (0.0, FLOAT32_MAX, False, False),
+    "vtrace_c_clip": (0.0, FLOAT32_MAX, False, False),
+    "prio_alpha": (0.0, FLOAT32_MAX, True, False),
     "prio_beta0": (0.0, 1.0, True, True),
 }
 # [train] counts that must be at least 1 (update_epochs 0 leaves PuffeRL.train without advantages).
@@ -178,6 +182,22 @@ def check_vec(args):
     return Layout(copies * per_copy, batch * per_copy)
 
 
+class Spaces:
+    """What a policy reads of an env: its spaces, for these [env] parameters."""
+
+    def __init__(self, args):
+        import gymnasium
+
+        from flappy_rl.env import observation_space
+
+        self.single_observation_space = observation_space(**args["env"])
+        self.single_action_space = gymnasium.spaces.Discrete(2)
+
+
+def policy_name_option(name):
+    return f"--policy-name {name}"
+
+
 def default_of(cls, name):
     return inspect.signature(cls).parameters[name].default
 
@@ -192,6 +212,10 @@ def check_policy(args):
     for key, value in args["policy"].items():
         if key in ("hidden_size", "num_layers", "channels"):
             require_count(f"policy.{key}", value)
+    try:  # built once on the env's spaces: a CNN over frames smaller than its kernels fails here
+        POLICIES[name](Spaces(args), **args["policy"])
+    except (TypeError, ValueError, RuntimeError) as error:
+        refuse(f"[policy] {policy_name_option(name)}: {' '.join(str(error).split())}")
     if rnn_name is None:
         return
     if rnn_name not in RECURRENT:

@@ -83,6 +83,9 @@ class CNN(ActorCritic):
             layer_init(nn.Conv2d(channels, 2 * channels, 4, stride=2)), nn.ReLU(),
             nn.Flatten(),
         )
+        if min(frame_shape[1:]) < 20:  # the smallest frame both kernels fit in: (20 - 8) / 4 + 1 = 4
+            raise ValueError(f"CNN needs frames of at least 20 x 20 pixels, got {frame_shape[2]} x {frame_shape[1]} "
+                             "(pixels_width x pixels_height)")
         with torch.no_grad():
             flat = convolutions(torch.zeros(1, *frame_shape)).shape[1]
         encoder = nn.Sequential(*convolutions, layer_init(nn.Linear(flat, hidden_size)), nn.ReLU())

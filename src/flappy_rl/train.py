@@ -62,12 +62,7 @@ def workers_ignore_ctrl_c():
 def make_vecenv(args):
     vec = dict(args["vec"])
     backend, copies = vec.pop("backend"), vec.pop("num_envs")
-    kwargs = env_kwargs(args)
-    if backend == "PufferEnv" and copies != 1:
-        raise ConfigError("vec.backend PufferEnv runs one copy of the env in this process: "
-                          "set --vec.num-envs 1, or use --vec.backend Serial or Multiprocessing")
-    if backend not in ("PufferEnv", "Serial", "Multiprocessing"):
-        raise ConfigError(f"unknown vec.backend {backend!r}; valid: PufferEnv, Serial, Multiprocessing")
+    kwargs = env_kwargs(args)  # the backend and counts are checked by flappy_rl.checks
     try:
         if backend == "PufferEnv":
             return pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=kwargs)
