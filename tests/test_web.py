@@ -326,6 +326,25 @@ def test_controls_show_the_c_tables_choices_and_values(open_page):
 # -- the agent ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cut", [4, 2])
+def test_a_policy_of_the_wrong_size_leaves_play_mode_only(browser, site, tmp_path, cut):
+    shutil.copytree(site, tmp_path / "site")
+    weights = tmp_path / "site" / "policy.bin"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:-cut])
+    if cut == 4:  # the C loader checks the count against the description
+        message = (f"cannot load the agent: the weights hold {size // 4 - 1} floats ({size - 4} bytes), but the "
+                   f"description's policy needs {size // 4} ({size} bytes); play yourself")
+    else:
+        message = f"cannot load the agent: policy.bin holds {size - 2} bytes, not whole float32 values; play yourself"
+    with serving(tmp_path / "site") as base:
+        page = Page(browser, base + "index.html")
+        state = page.state()
+        assert (state["hasAgent"], state["mode"], state["message"]) == (False, "play", message)
+        assert page.tab.locator("#watch").is_disabled() and page.errors == []
+        page.context.close()
+
+
 def test_the_agent_passes_50_pipes_in_the_page_at_full_speed(open_page):
     page = open_page("?seed=1&speed=max")
     assert page.state()["hasAgent"] and page.state()["controller"] == "agent"
