@@ -336,7 +336,8 @@ def test_a_policy_of_the_wrong_size_leaves_play_mode_only(browser, site, tmp_pat
         message = (f"cannot load the agent: the weights hold {size // 4 - 1} floats ({size - 4} bytes), but the "
                    f"description's policy needs {size // 4} ({size} bytes); play yourself")
     else:
-        message = f"cannot load the agent: policy.bin holds {size - 2} bytes, not whole float32 values; play yourself"
+        message = (f"cannot load the agent: policy.bin holds {size - 2} bytes, not whole float32 values; "
+                   "play yourself")
     with serving(tmp_path / "site") as base:
         page = Page(browser, base + "index.html")
         state = page.state()

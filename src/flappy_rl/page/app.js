@@ -32,7 +32,8 @@ async function loadAgent(M) {
     return "no policy could be read: play yourself";
   }
   if (bytes.byteLength % 4 !== 0) {
-    return `cannot load the agent: ${POLICY_WEIGHTS} holds ${bytes.byteLength} bytes, not whole float32 values; play yourself`;
+    return `cannot load the agent: ${POLICY_WEIGHTS} holds ${bytes.byteLength} bytes, ` +
+      "not whole float32 values; play yourself";
   }
   const weights = new Float32Array(bytes);
   const address = M._malloc(Math.max(weights.byteLength, 4));
