@@ -58,7 +58,7 @@ typedef struct {
     int in_size, out_size;          /* values taken and given */
     int channels, height, width;    /* conv2d: its input's shape */
     int out_channels, kernel, stride;
-    long num_weights;
+    long long num_weights; /* long long: long is 32 bits in WebAssembly */
     void* net;     /* puffernet's Linear, Conv2D, ReLU or LSTM; NULL for GELU */
     float* output; /* where its result is */
 } FlappyAgentLayer;
@@ -113,7 +113,7 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
     }
     int shape[3] = {0, 0, 0}; /* the values flowing between layers: channels, height, width */
     int flat = 0, line_number = 0, seen_format = 0, is_cnn = -1, is_recurrent = -1, status = -1;
-    long declared_weights = -1, total = 0;
+    long long declared_weights = -1, total = 0;
     char* next;
     FlappyObsSpec spec;
     agent->params = flappy_default_params();
@@ -195,7 +195,7 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                 if (strcmp(key, "encoder") == 0 && strcmp(kind, "linear") == 0) {
                     if (flappy_agent_parse_sizes(args, sizes, 2) != 0) goto bad_sizes;
                     *layer = (FlappyAgentLayer){.type = FLAPPY_LAYER_LINEAR, .in_size = sizes[0], .out_size = sizes[1]};
-                    layer->num_weights = ((long)sizes[0] + 1) * sizes[1];
+                    layer->num_weights = ((long long)sizes[0] + 1) * sizes[1];
                     shape[0] = sizes[1], shape[1] = shape[2] = 1;
                 } else if (strcmp(key, "encoder") == 0 && strcmp(kind, "conv2d") == 0) {
                     if (flappy_agent_parse_sizes(args, sizes, 4) != 0) goto bad_sizes;
@@ -204,14 +204,16 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                                  "%d x %d", line_number, sizes[0], sizes[2], sizes[2], shape[0], shape[1], shape[2]);
                         goto done;
                     }
+                    /* puffernet's Conv2D allocates out_channels x the input's height x width floats */
+                    if ((long long)sizes[1] * shape[1] * shape[2] > FLAPPY_AGENT_MAX_WEIGHTS) goto bad_sizes;
                     *layer = (FlappyAgentLayer){.type = FLAPPY_LAYER_CONV2D, .in_size = flat, .channels = shape[0],
                                                 .height = shape[1], .width = shape[2], .out_channels = sizes[1],
                                                 .kernel = sizes[2], .stride = sizes[3]};
-                    layer->num_weights = ((long)sizes[0] * sizes[2] * sizes[2] + 1) * sizes[1];
+                    layer->num_weights = ((long long)sizes[0] * sizes[2] * sizes[2] + 1) * sizes[1];
                     shape[0] = sizes[1];
                     shape[1] = (shape[1] - sizes[2]) / sizes[3] + 1;
                     shape[2] = (shape[2] - sizes[2]) / sizes[3] + 1;
-                    if ((long)shape[0] * shape[1] * shape[2] > FLAPPY_AGENT_MAX_VALUES) goto bad_sizes;
+                    if ((long long)shape[0] * shape[1] * shape[2] > FLAPPY_AGENT_MAX_VALUES) goto bad_sizes;
                     layer->out_size = shape[0] * shape[1] * shape[2];
                 } else if (strcmp(key, "encoder") == 0 && (strcmp(kind, "relu") == 0 || strcmp(kind, "gelu") == 0)) {
                     if (*args != '\0') goto bad_sizes;
@@ -224,7 +226,7 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                 } else if (strcmp(key, "lstm") == 0) {
                     if (flappy_agent_parse_sizes(args, sizes, 2) != 0) goto bad_sizes;
                     *layer = (FlappyAgentLayer){.type = FLAPPY_LAYER_LSTM, .in_size = sizes[0], .out_size = sizes[1]};
-                    layer->num_weights = 4L * sizes[1] * ((long)sizes[0] + sizes[1] + 2);
+                    layer->num_weights = 4LL * sizes[1] * ((long long)sizes[0] + sizes[1] + 2);
                 } else {
                     if (flappy_agent_parse_sizes(args, sizes, 2) != 0) goto bad_sizes;
                     int is_actor = strcmp(key, "actor") == 0;
@@ -236,7 +238,7 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                     }
                     *layer = (FlappyAgentLayer){.type = is_actor ? FLAPPY_LAYER_ACTOR : FLAPPY_LAYER_VALUE,
                                                 .in_size = sizes[0], .out_size = sizes[1]};
-                    layer->num_weights = ((long)sizes[0] + 1) * sizes[1];
+                    layer->num_weights = ((long long)sizes[0] + 1) * sizes[1];
                 }
                 /* An encoder layer reads the one before; the LSTM and the heads are checked at the end
                  * (the heads' lines come before the LSTM's, as their tensors do). */
@@ -302,10 +304,10 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                  layer->type == FLAPPY_LAYER_LSTM ? "lstm" : (layer->type == FLAPPY_LAYER_ACTOR ? "actor" : "value head"),
                  layer->in_size, layer->type == FLAPPY_LAYER_LSTM ? flat : lstm_size);
     } else if (declared_weights != total) {
-        snprintf(err, err_size, "the description's layers take %ld weights, but it says weights %ld", total,
+        snprintf(err, err_size, "the description's layers take %lld weights, but it says weights %lld", total,
                  declared_weights);
     } else {
-        *num_weights = total;
+        *num_weights = (long)total; /* at most FLAPPY_AGENT_MAX_WEIGHTS */
         status = 0;
     }
 done:
@@ -328,8 +330,8 @@ FlappyAgent* flappy_agent_new(const char* description, const float* weights, lon
         return NULL;
     }
     if (num_weights != needed) {
-        snprintf(err, err_size, "the weights hold %ld floats (%ld bytes), but the description's policy needs %ld "
-                 "(%ld bytes)", num_weights, num_weights * (long)sizeof(float), needed, needed * (long)sizeof(float));
+        snprintf(err, err_size, "the weights hold %ld floats (%lld bytes), but the description's policy needs %ld "
+                 "(%lld bytes)", num_weights, 4LL * num_weights, needed, 4LL * needed);
         free(agent);
         return NULL;
     }

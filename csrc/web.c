@@ -25,7 +25,7 @@ static float reward;
 static bool terminal, truncated;
 static int last_score;        /* the score of the episode that ended last */
 static FlappyAgent* agent;
-static float logits[2];
+static float logits[FLAPPY_AGENT_NUM_ACTIONS];
 static char message[WEB_MESSAGE_SIZE];
 static int frame_width, frame_height; /* the world's size: rgb_array's frames */
 static uint8_t *frame_rgb, *frame_rgba;

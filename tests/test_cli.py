@@ -77,7 +77,7 @@ def test_unknown_mode_and_env():
     ([], "puffer: error: usage: puffer MODE ENV"),
     (["train"], "puffer: error: usage: puffer MODE ENV"),
     (["trian", "puffer_flappy"], "puffer: error: unknown mode 'trian'; valid modes: train, eval, sweep, autotune, "
-                                 "bench, play"),
+                                 "bench, play, export"),
     (["train", "puffer_flappy", "--env.gap", "10"], "puffer: error: [env] gap must be in [30, 240], got 10"),
     (["train", "puffer_flappy", "--vec.backend", "Threads"],
      "puffer: error: unknown --vec.backend 'Threads'; valid: PufferEnv, Serial, Multiprocessing"),

@@ -326,6 +326,26 @@ def test_controls_show_the_c_tables_choices_and_values(open_page):
 # -- the agent ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("cut", [4, 2])
+def test_a_policy_of_the_wrong_size_leaves_play_mode_only(browser, site, tmp_path, cut):
+    shutil.copytree(site, tmp_path / "site")
+    weights = tmp_path / "site" / "policy.bin"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:-cut])
+    if cut == 4:  # the C loader checks the count against the description
+        message = (f"cannot load the agent: the weights hold {size // 4 - 1} floats ({size - 4} bytes), but the "
+                   f"description's policy needs {size // 4} ({size} bytes); play yourself")
+    else:
+        message = (f"cannot load the agent: policy.bin holds {size - 2} bytes, not whole float32 values; "
+                   "play yourself")
+    with serving(tmp_path / "site") as base:
+        page = Page(browser, base + "index.html")
+        state = page.state()
+        assert (state["hasAgent"], state["mode"], state["message"]) == (False, "play", message)
+        assert page.tab.locator("#watch").is_disabled() and page.errors == []
+        page.context.close()
+
+
 def test_the_agent_passes_50_pipes_in_the_page_at_full_speed(open_page):
     page = open_page("?seed=1&speed=max")
     assert page.state()["hasAgent"] and page.state()["controller"] == "agent"
@@ -381,3 +401,33 @@ def test_benchmark_mode_measures_every_size(open_page):
     for row in rows:
         assert len(row["windows"]) == 3 and row["median"] == sorted(row["windows"])[1] > 0
     assert page.errors == []
+
+
+def test_the_pages_agent_chooses_as_the_pytorch_policy_does(open_page):
+    """The page's greedy actions, frame by frame, against the shipped policy run by PyTorch on the
+    same observations (the page's actions replayed in Python). Near-ties, where float rounding
+    may pick either action, are left out."""
+    import torch
+
+    from flappy_rl.config import parse_args
+    from flappy_rl.pretrained import use_pretrained
+    from flappy_rl.train import load_checkpoint, make_policy
+
+    page = open_page("?seed=4&paused=1")
+    page.js("flappy.advance(1500)")
+    actions = page.js("flappy.agentActions()")
+    args = use_pretrained(parse_args("eval", "puffer_flappy", ["--load-model-path", "pretrained"]))
+    env = Flappy(num_envs=1, seed=4)
+    policy = make_policy(args, env)
+    load_checkpoint(policy, args["load_model_path"], args, "cpu")
+    observations, _ = env.reset(seed=4)
+    agreed = 0
+    for action in actions:
+        with torch.no_grad():
+            logits, _ = policy.forward_eval(torch.as_tensor(observations))
+        margin = float(logits[0, 1] - logits[0, 0])
+        if abs(margin) > 1e-4:
+            assert action == int(margin > 0)
+            agreed += 1
+        observations = env.step(np.array([action], np.int32))[0]
+    assert agreed > 0.99 * len(actions) and sum(actions) > 50

@@ -25,6 +25,7 @@ from pathlib import Path
 from flappy_rl import binding
 from flappy_rl.config import c_params
 from flappy_rl.errors import ConfigError, WebBuildError
+from flappy_rl.export import export, puffernet_dir
 
 CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
 PAGE_FILES = ("index.html", "app.js", "style.css")
@@ -39,8 +40,6 @@ CHROMIUM = "/usr/bin/chromium"
 def export_policy(args, folder):
     """`puffer export` of --load-model-path into folder, under the names the page fetches. Returns
     the seconds it took."""
-    from flappy_rl.export import export
-
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out_dir:
         # export's messages are about the C demo; puffer web reports its own
@@ -57,13 +56,6 @@ def find_emcc():
         raise ConfigError("emcc not found: puffer web compiles the game with emscripten; install Debian's "
                           "'emscripten' package (apt-get install emscripten)")
     return emcc
-
-
-def puffernet_dir():
-    """PufferLib's C inference header ships inside the installed package."""
-    import pufferlib
-
-    return Path(pufferlib.__file__).resolve().parent / "extensions"
 
 
 def emcc_command(emcc, output):

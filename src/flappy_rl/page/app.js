@@ -20,22 +20,28 @@ const POLICY_WEIGHTS = "policy.bin";
 const query = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
 
+// Load the exported policy into the module: null, or why not (the page then offers play only).
 async function loadAgent(M) {
-  let description, weights;
+  let description, bytes;
   try {
     const [d, w] = await Promise.all([fetch(POLICY_DESCRIPTION), fetch(POLICY_WEIGHTS)]);
     if (!d.ok || !w.ok) return "no policy in this folder: play yourself";
     description = await d.text();
-    weights = new Float32Array(await w.arrayBuffer());
+    bytes = await w.arrayBuffer();
   } catch (error) {
     return "no policy could be read: play yourself";
   }
-  const address = M._malloc(weights.byteLength);
+  if (bytes.byteLength % 4 !== 0) {
+    return `cannot load the agent: ${POLICY_WEIGHTS} holds ${bytes.byteLength} bytes, ` +
+      "not whole float32 values; play yourself";
+  }
+  const weights = new Float32Array(bytes);
+  const address = M._malloc(Math.max(weights.byteLength, 4));
   M.HEAPF32.set(weights, address / 4);
   const status = M.ccall("web_agent_load", "number", ["string", "number", "number"],
     [description, address, weights.length]);
   M._free(address);
-  return status === 0 ? null : M.UTF8ToString(M._web_message());
+  return status === 0 ? null : `cannot load the agent: ${M.UTF8ToString(M._web_message())}; play yourself`;
 }
 
 function makeGame(M, agentError) {
