@@ -9,7 +9,7 @@ import pytest
 from flappy_rl import cli
 from flappy_rl.config import parse_args
 from flappy_rl.errors import ConfigError
-from flappy_rl.sweep import read_record, sweep
+from flappy_rl.sweep import TrialRecorder, curve_points, read_record, sweep
 
 CLI = [sys.executable, "-m", "flappy_rl.cli"]
 # Trials of a few thousand steps: 64 birds, 16-step rollouts, one minibatch.
@@ -111,3 +111,24 @@ def test_resume_refuses_a_record_of_other_ranges_and_leaves_it_as_it_was(tmp_pat
     assert capsys.readouterr().err == (f"puffer: error: --resume: {record} searched other settings or ranges than "
                                        "this sweep; start a new sweep without --resume\n")
     assert record.read_text() == json.dumps(header) + "\n"
+
+
+def test_trial_recorder_keeps_the_curve_and_forwards_to_wandb_or_neptune(tmp_path):
+    class Remote:
+        def __init__(self):
+            self.calls = []
+
+        def log(self, logs, step):
+            self.calls.append(("log", step))
+
+        def close(self, model_path):
+            self.calls.append(("close", model_path))
+
+    remote = Remote()
+    recorder = TrialRecorder(str(tmp_path), remote)
+    recorder.log({"agent_steps": 65536, "uptime": 1.0, "environment/score": 3.0}, 65536)
+    recorder.log({"agent_steps": 131072, "uptime": 2.0}, 131072)  # no episode ended: not a point of the curve
+    recorder.close("model.pt")
+    assert remote.calls == [("log", 65536), ("log", 131072), ("close", "model.pt")]
+    assert curve_points(recorder, "score", 10) == [[65536, 3.0, 1.0]]
+    assert (tmp_path / f"{recorder.run_id}.csv").is_file() and (tmp_path / f"{recorder.run_id}.png").is_file()

@@ -16,10 +16,11 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 
 
 def read_curve(csv_path):
-    """The columns of a run's learning curve (RunRecorder's CSV) as lists of floats."""
+    """The columns of a run's learning curve (RunRecorder's CSV) as lists of floats, nan where a
+    logging window lacked the value; windows in which no episode ended are left out."""
     with open(csv_path, newline="") as rows:
         rows = [row for row in csv.DictReader(rows) if row["environment/score"] != ""]
-    return {key: [float(row[key]) for row in rows] for key in ("agent_steps", "uptime", "environment/score",
+    return {key: [float(row[key] or "nan") for row in rows] for key in ("agent_steps", "uptime", "environment/score",
                                                                  "environment/episode_length")}
 
 
