@@ -13,7 +13,7 @@ from flappy_rl.sweep import TrialRecorder, curve_points, read_record, sweep
 
 CLI = [sys.executable, "-m", "flappy_rl.cli"]
 # Trials of a few thousand steps: 64 birds, 16-step rollouts, one minibatch.
-TINY = ["--vec.envs-per-copy", "64", "--train.bptt-horizon", "16", "--train.minibatch-size", "1024",
+TINY = ["--env.num-envs", "64", "--train.bptt-horizon", "16", "--train.minibatch-size", "1024",
         "--train.total-timesteps", "20000"]
 
 
