@@ -190,7 +190,7 @@ class Spaces:
 
         from flappy_rl.env import observation_space
 
-        self.single_observation_space = observation_space(**args["env"])
+        self.single_observation_space = observation_space(**c_params(args))
         self.single_action_space = gymnasium.spaces.Discrete(2)
 
 
