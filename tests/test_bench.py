@@ -19,7 +19,8 @@ def test_bench_command_writes_every_figure(tmp_path):
                           "--json", str(tmp_path / "bench.json")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((tmp_path / "bench.json").read_text())
-    assert set(results["machine"]) >= {"cpu", "cores", "python", "compiler", "versions", "date", "pinned_core"}
+    assert set(results["machine"]) >= {"cpu", "cores", "python", "compiler", "versions", "date", "pinned_core",
+                                       "load_average"}
     assert results["machine"]["versions"]["flappy-rl"] and results["machine"]["versions"]["pufferlib-core"]
     for section in ("raw", "wrapper", "pure_c"):
         assert list(results[section]) == ["1", "64", "1024", "4096"], section

@@ -226,6 +226,7 @@ def machine():
         "versions": {name: version(name) for name in ("flappy-rl", "pufferlib-core", "numpy", "gymnasium",
                                                       "flappy-bird-gymnasium")},
         "date": datetime.date.today().isoformat(),
+        "load_average": round(os.getloadavg()[0], 2),  # other work on the machine while it ran
     }
 
 
@@ -330,7 +331,8 @@ def table(results):
 
 def describe_machine(results):
     m = results["machine"]
-    return (f"{m['cpu']}, {m['cores']} cores, Python {m['python']}, {m['compiler']}, {m['date']}; "
+    load = f", load average {m['load_average']:g} at the start" if "load_average" in m else ""
+    return (f"{m['cpu']}, {m['cores']} cores{load}, Python {m['python']}, {m['compiler']}, {m['date']}; "
             f"{results['windows']} windows of {results['seconds_per_window']} s each")
 
 
