@@ -19,7 +19,8 @@ def test_bench_command_writes_every_figure(tmp_path):
                           "--json", str(tmp_path / "bench.json")], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     results = json.loads((tmp_path / "bench.json").read_text())
-    assert set(results["machine"]) >= {"cpu", "cores", "python", "compiler", "versions", "date", "pinned_core"}
+    assert set(results["machine"]) >= {"cpu", "cores", "python", "compiler", "versions", "date", "pinned_core",
+                                       "load_average"}
     assert results["machine"]["versions"]["flappy-rl"] and results["machine"]["versions"]["pufferlib-core"]
     for section in ("raw", "wrapper", "pure_c"):
         assert list(results[section]) == ["1", "64", "1024", "4096"], section
@@ -35,9 +36,11 @@ def test_bench_command_writes_every_figure(tmp_path):
     cores = results["machine"]["cores"]
     assert [mp["workers"] for mp in results["multiprocessing"]] == sorted({cores, max(1, cores - 1)})
     assert all(mp["median"] > 0 for mp in results["multiprocessing"])
-    assert set(results["ratios"]) == {"raw_over_gymnasium_vector_4096", "wrapper_overhead", "binding_over_pure_c"}
-    assert results["ratios"]["raw_over_gymnasium_vector_4096"] == pytest.approx(
-        results["raw"]["4096"]["median"] / results["gymnasium_vector"]["4096"]["median"])
+    assert set(results["ratios"]) == {"raw_over_gymnasium_vector", "wrapper_overhead", "binding_over_pure_c"}
+    assert list(results["raw_beside_gymnasium_vector"]) == ["64", "4096"]
+    assert len(results["raw_beside_gymnasium_vector"]["4096"]["windows"]) == bench.WINDOWS
+    assert results["ratios"]["raw_over_gymnasium_vector"]["4096"] == pytest.approx(
+        results["raw_beside_gymnasium_vector"]["4096"]["median"] / results["gymnasium_vector"]["4096"]["median"])
     assert "| binding `vec_step`, 1 core | 4096 |" in out.stdout
     assert "| `gymnasium.make_vec` (FlappyVectorEnv, C), 1 core | 4096 |" in out.stdout and "raw / this = " in out.stdout
 

@@ -298,3 +298,13 @@ def test_wrapper_close_is_idempotent_and_step_after_close_raises():
 def test_wrapper_bad_arguments(kwargs, error, message):
     with pytest.raises(error, match=message):
         Flappy(**kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.int8, np.uint16])
+@pytest.mark.parametrize("values,first", [([2, 0, 3, 0], "action 2 at env 0"), ([0, 3, 0, 2], "action 3 at env 1"),
+                                          ([1, 0, 9, 7], "action 9 at env 2")])
+def test_the_first_bad_action_is_reported_whatever_the_dtype(dtype, values, first, buffers):
+    handle = binding.vec_init(*buffers, 4, 0)
+    with pytest.raises(ValueError, match=rf"^{first} is not 0 \(do nothing\) or 1 \(flap\)$"):
+        binding.vec_step(handle, np.array(values, dtype))
+    binding.vec_close(handle)

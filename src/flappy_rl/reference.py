@@ -74,7 +74,9 @@ class Rays:
 
 
 class FlappyGymnasiumEnv(gymnasium.Env):
-    """Flappy Bird, one env, in pure Python: the specification of `flappy_rl.Flappy`.
+    """Flappy Bird, one env, in pure Python: the specification of `flappy_rl.Flappy` and of the
+    C-backed Gymnasium envs (`flappy_rl.FlappyEnv`, `flappy_rl.FlappyVectorEnv`). Registered as
+    "flappy_rl/FlappyBird-reference-v0".
 
     The world is the original game's screen, 288 x 512 px, y growing downwards, one step per
     frame at 30 frames per second. The bird's box (34 x 24 px) stays at x = 57.6; pipes 52 px
