@@ -85,7 +85,7 @@ int main(int argc, char** argv) {
     FlappyRng sampler; /* its own stream: the game's generators are the envs' */
     flappy_rng_seed(&sampler, seed, 1);
     if (observation == NULL || scores == NULL ||
-        flappy_vec_init(&vec, &params, 1, seed, observation, &action, &reward, &terminal, &truncation, err,
+        flappy_vec_init(&vec, &params, 1, seed, observation, &action, &reward, &terminal, &truncation, 0, err,
                         sizeof(err)) != 0) {
         free(observation);
         free(scores);

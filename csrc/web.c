@@ -125,7 +125,7 @@ EMSCRIPTEN_KEEPALIVE int web_restart(double seed) {
     FlappyObsSpec spec = flappy_obs_spec(&p);
     observation = malloc(spec.size * (spec.is_uint8 ? 1 : sizeof(float)));
     if (observation == NULL ||
-        flappy_vec_init(&game, &p, 1, (uint64_t)seed, observation, &action, &reward, &terminal, &truncated, message,
+        flappy_vec_init(&game, &p, 1, (uint64_t)seed, observation, &action, &reward, &terminal, &truncated, 0, message,
                         sizeof(message)) != 0) {
         if (observation == NULL) snprintf(message, sizeof(message), "out of memory");
         free(observation);
@@ -212,7 +212,7 @@ EMSCRIPTEN_KEEPALIVE int web_bench_init(int num_envs) {
     for (size_t k = 0; k < BENCH_ROWS * n; k++) bench_actions[k] = flappy_rng_unit(&rng) < 0.1;
     bench_row = 0;
     return flappy_vec_init(&bench, &p, num_envs, 0, bench_obs, bench_actions, bench_rewards, bench_terminals,
-                           bench_truncations, message, sizeof(message));
+                           bench_truncations, 0, message, sizeof(message));
 }
 
 /* `calls` steps of every bench env. */

@@ -12,9 +12,9 @@ import pufferlib
 import pufferlib.vector
 import torch
 
-from flappy_rl import Flappy
+from flappy_rl import Flappy, binding
 from flappy_rl.cli import main
-from flappy_rl.config import parse_args
+from flappy_rl.config import c_params, parse_args
 from flappy_rl.evaluate import initial_state
 from flappy_rl.pretrained import pretrained_files, use_pretrained
 from flappy_rl.train import env_kwargs, make_policy
@@ -86,7 +86,7 @@ def export(out_dir, env_name, model_path, *extra):
 def record_play(policy, args, num_envs=8, steps=500, seed=7):
     """Play with the policy (sampled actions), recording each step's observations, which envs
     start an episode there, and PyTorch's logits. Arrays are step-major: [steps, num_envs, ...]."""
-    env = Flappy(num_envs=num_envs, **args["env"])
+    env = Flappy(num_envs=num_envs, **c_params(args))
     observations, _ = env.reset(seed=seed)
     state = initial_state(policy, num_envs, "cpu")
     starts = np.ones(num_envs, bool)
@@ -223,7 +223,7 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
     (lambda text: text.replace("env gap 100.0", "env gap wide"), "gap must be a number, got str"),
     (lambda text: text.replace("env gap 100.0", "env gap 1000"), "gap must be in [30, 240], got 1000"),
     (lambda text: text.replace("env gap 100.0", "env gapp 100"),
-     "unknown parameter 'gapp'; valid parameters: " + ", ".join(parse_args("eval", "puffer_flappy", [])["env"])),
+     "unknown parameter 'gapp'; valid parameters: " + ", ".join(binding.params())),
     (lambda text: text.replace("rnn None", "rnn Recurrent"), "rnn Recurrent needs one lstm line"),
     (lambda text: text + "color blue\n", "line 34: unknown key 'color'"),
     (lambda text: text.replace("encoder linear 64 64", "encoder linear 64 99999999999"),
@@ -274,7 +274,7 @@ def test_export_refuses_a_checkpoint_of_another_architecture(exported, capsys):
     assert main(["export", "puffer_flappy_pixels", "--load-model-path", str(checkpoint)]) == 2
     assert capsys.readouterr().err.startswith(f"puffer: error: checkpoint {checkpoint} does not fit this policy")
     assert main(["export", "nope", "--load-model-path", str(checkpoint)]) == 2
-    assert capsys.readouterr().err.startswith("puffer: error: unknown env 'nope'; valid envs: puffer_flappy")
+    assert capsys.readouterr().err.startswith("puffer: error: unknown env 'nope': this puffer runs puffer_flappy, ")
     assert main(["export", "puffer_flappy_lidar", "--load-model-path", "pretrained"]) == 2
     assert capsys.readouterr().err == "puffer: error: no pretrained policy for puffer_flappy_lidar; pretrained policies ship for: puffer_flappy\n"
 

@@ -13,6 +13,7 @@ batch, with a note on stderr, since PuffeRL trains in whole batches and a short 
 what such a setting means.
 """
 
+import errno
 import importlib.util
 import inspect
 import math
@@ -247,11 +248,15 @@ def check_memory(args, total_agents, batch_size):
 
 
 def check_data_dir(directory):
-    """data_dir must be a folder that this user can write files in; it is created here if need be
-    (the run would create it first thing anyway)."""
+    """data_dir must be a folder that this user can write files in, or one that can be made: a
+    check creates nothing, so that a refused command leaves no trace."""
+    existing = os.path.abspath(directory)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
     try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
+        if existing != os.path.abspath(directory) and not os.path.isdir(existing):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         refuse(f"--train.data-dir {directory!r} is not a folder that files can be written in ({error.strerror}): "
