@@ -147,6 +147,14 @@ def test_bad_env_parameter_is_one_line_before_any_build(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("port", ["65536", "-1"])
+def test_a_port_out_of_range_is_one_line_before_any_build(tmp_path, port):
+    result = puffer("web", "puffer_flappy", "--web-path", str(tmp_path), "--serve", "--port", port)
+    assert result.returncode == 2
+    assert result.stderr == f"puffer: error: --port must be in [0, 65535] (0: any free port), got {port}\n"
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_web_path_that_is_a_file_is_one_line(tmp_path):
     require(chromium=False)
     (tmp_path / "taken").write_text("")

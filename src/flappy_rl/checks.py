@@ -395,7 +395,14 @@ def check_sweep(args):
     check_training_run(args)
 
 
-CHECKS = {"train": check_training_run, "eval": check_eval, "bench": check_bench, "autotune": check_autotune,
+def check_web(args):
+    check_env(args)
+    require_seconds("seconds", args["seconds"])
+    if not 0 <= args["port"] <= 65535:
+        refuse(f"--port must be in [0, 65535] (0: any free port), got {args['port']}")
+
+
+CHECKS = {"web": check_web, "train": check_training_run, "eval": check_eval, "bench": check_bench, "autotune": check_autotune,
           "sweep": check_sweep}
 
 
