@@ -4,9 +4,9 @@
  * sanitizer tests, the benchmark) include it directly. Drawing lives in csrc/render.h, which
  * this header includes where the pixel observation needs it.
  *
- * Coordinates are the original game's screen pixels: x grows to the right, y grows DOWN,
- * one step is one frame at 30 frames per second. The bird stays at a fixed x; the pipes
- * scroll left. All positions are doubles (the LIDAR works in float32) so that the pure-Python
+ * Coordinates are the original game's screen pixels: x grows to the right, y grows DOWN, time
+ * goes in frames at 30 frames per second (an agent's step repeats its action for frame_skip
+ * frames). The bird stays at a fixed x; the pipes scroll left. All positions are doubles (the LIDAR works in float32) so that the pure-Python
  * twin (src/flappy_rl/reference.py) reproduces every number bit for bit. Build with
  * -ffp-contract=off so that no compiler fuses a*b+c into one rounding.
  *
@@ -97,6 +97,10 @@ static const char* const FLAPPY_CHOICES_difficulty[] = {FLAPPY_DIFFICULTIES(FLAP
  *  - gap <= 240 < GAP_SPAN: the gap fits between 0.2 and 0.8 of the ground's height;
  *  - lidar_range <= 256: the rays reach no pipe beyond the four the env keeps (the fifth is at
  *    least 4 * 100 - 52 - LIDAR_X away).
+ *  - frame_skip <= 16: half a second of game time per decision at 30 frames per second, about
+ *    one flap's rise and fall (18 frames at the defaults); sixteen frames without a flap already
+ *    drop the bird 115 px from rest, more than a default gap, so longer repeats leave nothing
+ *    to learn. Atari agents use 4.
  * The <name>_spread parameters randomize each episode: its value of <name> is drawn uniformly
  * from <name> +- <name>_spread (then kept within <name>'s range) by the env's own generator.
  */
@@ -111,6 +115,8 @@ static const char* const FLAPPY_CHOICES_difficulty[] = {FLAPPY_DIFFICULTIES(FLAP
     X(REAL, reward_crash, -1.0, -100.0, 100.0, "reward on the frame the bird crashes")             \
     X(REAL, reward_alive, 0.0, -100.0, 100.0, "reward on every frame without a crash")             \
     X(INT, max_steps, 10000, 1, 1000000000, "frames after which an episode is truncated")          \
+    X(INT, frame_skip, 1, 1, 16,                                                                    \
+      "frames each action is repeated for (action repeat, as in Atari); max_steps still counts frames") \
     X(ENUM, obs_mode, FLAPPY_OBS_FEATURES, 0, FLAPPY_NUM_OBS_MODES - 1,                             \
       "what the agent observes: features (8 numbers), lidar (rays) or pixels (grayscale frames)")    \
     X(INT, lidar_rays, 180, 1, 1024, "lidar: rays spread evenly over the half-plane ahead")        \
@@ -393,8 +399,9 @@ static inline int flappy_next_pipe(const Flappy* env, double* next_x) {
  *     its bottom reaches the ground.
  *  5. reward: reward_pipe per pipe passed, plus reward_crash on a crash, else reward_alive.
  *     terminal on a crash; truncation when the episode reaches max_steps frames without one.
- * Returns the reward; sets *terminal and *truncated. The caller writes the observation and,
- * when the episode ended, logs it (flappy_log_episode) and starts the next (flappy_reset).
+ * Returns the reward; sets *terminal and *truncated. An agent's step is flappy_act, below:
+ * frame_skip of these. Its caller writes the observation and, when the episode ended, logs it
+ * (flappy_log_episode) and starts the next (flappy_reset).
  */
 static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bool* terminal, bool* truncated) {
     /* Written without branches where the outcome is a coin toss (the flap, the collision), so
@@ -431,6 +438,20 @@ static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bo
     *terminal = crashed;
     *truncated = out_of_time;
     return (float)reward;
+}
+
+/* One agent step: the action repeated for frame_skip frames (action repeat, as in Atari), a
+ * flap pressed on each of them (flappy_step ignores it above FLAP_CEILING), stopping at the frame
+ * that ends the episode (a crash, or max_steps frames: the log and the truncation count frames,
+ * whatever frame_skip is). Returns the frames' rewards summed in float, the reward buffer's type;
+ * the first frame's reward is taken as it is, so that frame_skip 1 is flappy_step exactly (a
+ * sum from 0.0f would turn a -0.0 reward into +0.0). The loop's exit is taken once an episode,
+ * so it costs no mispredictions. The caller writes one observation, after the last frame. */
+static inline float flappy_act(Flappy* env, const FlappyParams* p, int flap, bool* terminal, bool* truncated) {
+    float reward = flappy_step(env, p, flap, terminal, truncated);
+    for (int frame = 1; frame < p->frame_skip && !(*terminal | *truncated); frame++)
+        reward += flappy_step(env, p, flap, terminal, truncated);
+    return reward;
 }
 
 /* An episode ended: add it to the log. */
@@ -784,7 +805,7 @@ static inline void flappy_vec_step_mode(FlappyVec* vec, const int mode, const in
             flappy_write_obs(&envs[i], params, rays, speed_scale, mode, true, obs);
             continue;
         }
-        rewards[i] = flappy_step(&envs[i], params, actions[i], &terminals[i], &truncations[i]);
+        rewards[i] = flappy_act(&envs[i], params, actions[i], &terminals[i], &truncations[i]);
         bool ended = terminals[i] | truncations[i];
         if (ended) { /* about once a hundred frames under random play */
             flappy_log_episode(&envs[i], &log);

@@ -78,8 +78,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     C-backed Gymnasium envs (`flappy_rl.FlappyEnv`, `flappy_rl.FlappyVectorEnv`). Registered as
     "flappy_rl/FlappyBird-reference-v0".
 
-    The world is the original game's screen, 288 x 512 px, y growing downwards, one step per
-    frame at 30 frames per second. The bird's box (34 x 24 px) stays at x = 57.6; pipes 52 px
+    The world is the original game's screen, 288 x 512 px, y growing downwards, 30 frames per
+    second; one step is frame_skip frames (1 by default). The bird's box (34 x 24 px) stays at x = 57.6; pipes 52 px
     wide scroll left; the ground's top is at y = 404.48.
 
     ## Action space
@@ -114,7 +114,13 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     `pixels_stack` grayscale frames, oldest first, drawn without the score. A frame shows the
     world from y = -96 down to the bottom of the screen, so that a bird above the screen (it
     can rise to y = -93) still sees itself. At an episode's start every frame of the stack is
-    its first frame.
+    its first frame. The observation shows the state after a step's last frame (for pixels, the
+    stack holds one frame per step, as with Atari's frame skipping).
+
+    ## Dynamics, one step
+    The action is held for frame_skip frames (a flap pressed on each one), fewer when a frame
+    ends the episode: the step stops on that frame. The step's reward is the sum of its frames'
+    rewards, in float32.
 
     ## Dynamics, one frame
     1. A flap (while the bird's top is below y = -48, two bird heights above the screen) sets
@@ -128,10 +134,12 @@ class FlappyGymnasiumEnv(gymnasium.Env):
        bottom reaches the ground.
 
     ## Reward
-    reward_pipe for each pipe passed, plus reward_crash on the crash frame, else reward_alive.
+    Per frame: reward_pipe for each pipe passed, plus reward_crash on the crash frame, else
+    reward_alive; a step's reward sums its frames'.
 
     ## Episode end
-    Terminated on a crash; truncated after max_steps frames. An episode starts by drawing its
+    Terminated on a crash; truncated after max_steps frames (frames, whatever frame_skip is: the
+    info's score, episode_return and episode_length count the same for every frame_skip). An episode starts by drawing its
     gap, pipe_speed, pipe_spacing and gravity (each within <name> +- <name>_spread, kept in
     its range; no draw for a spread of 0), then the bird's top at y = 244 moving up at
     flap_speed, and four pipes, the first at x = 488.
@@ -150,6 +158,7 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     | reward_crash        | -1       | [-100, 100]               | reward on the crash frame                 |
     | reward_alive        | 0        | [-100, 100]               | reward on every frame without a crash     |
     | max_steps           | 10000    | [1, 1e9]                  | frames after which an episode is truncated |
+    | frame_skip          | 1        | [1, 16]                   | frames each action is repeated for        |
     | obs_mode            | features | features, lidar, pixels   | what the agent observes (above)           |
     | lidar_rays          | 180      | [1, 1024]                 | lidar: rays over the half-plane ahead     |
     | lidar_range         | 196      | [16, 256]                 | lidar: distance that reads 1, px          |
@@ -229,6 +238,24 @@ class FlappyGymnasiumEnv(gymnasium.Env):
         self.frames = None  # the pixel observation's stack, started by observation()
         return self.observation(), {}
 
+    # -- one step: frame_skip frames ----------------------------------------------------------
+
+    def step(self, action):
+        if action not in (0, 1):
+            raise ValueError(f"action {action!r} is not 0 (do nothing) or 1 (flap)")
+        # The first frame's reward as it is (a sum from 0 would turn -0.0 into +0.0), then the
+        # others added in float32, as C sums them into the reward buffer.
+        reward, crashed, truncated = self.frame(action)
+        for _ in range(1, self.params["frame_skip"]):
+            if crashed or truncated:
+                break
+            frame_reward, crashed, truncated = self.frame(action)
+            reward += frame_reward
+        info = {}
+        if crashed or truncated:
+            info = {"score": self.score, "episode_return": self.episode_return, "episode_length": self.tick}
+        return self.observation(), float(reward), crashed, truncated, info
+
     # -- one frame -----------------------------------------------------------------------------
 
     def next_pipe(self):
@@ -236,9 +263,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
         behind = self.front_x + binding.PIPE_WIDTH <= binding.BIRD_X
         return (1, self.front_x + self.pipe_spacing) if behind else (0, self.front_x)
 
-    def step(self, action):
-        if action not in (0, 1):
-            raise ValueError(f"action {action!r} is not 0 (do nothing) or 1 (flap)")
+    def frame(self, action):
+        """One frame with the action held: (float32 reward, crashed, truncated)."""
         p = self.params
 
         if action == 1 and self.bird_y > binding.FLAP_CEILING:
@@ -265,10 +291,7 @@ class FlappyGymnasiumEnv(gymnasium.Env):
         self.score += passed
         self.episode_return += float(reward)
         truncated = not crashed and self.tick >= p["max_steps"]
-        info = {}
-        if crashed or truncated:
-            info = {"score": self.score, "episode_return": self.episode_return, "episode_length": self.tick}
-        return self.observation(), float(reward), crashed, truncated, info
+        return reward, crashed, truncated
 
     # -- what the agent sees -------------------------------------------------------------------
 
