@@ -11,17 +11,18 @@ from conftest import make_buffers
 PARAMS = binding.params()
 
 
-INT_PARAMS = {"max_steps", "lidar_rays", "pixels_width", "pixels_height", "pixels_stack"}
+INT_PARAMS = {"max_steps", "frame_skip", "lidar_rays", "pixels_width", "pixels_height", "pixels_stack"}
 CHOICES = {"obs_mode": ("features", "lidar", "pixels"), "difficulty": ("easy", "normal", "hard")}
 NUMERIC = [name for name in PARAMS if name not in CHOICES]
 
 
 def test_params_table():
     assert list(PARAMS) == ["gap", "pipe_speed", "pipe_spacing", "gravity", "flap_speed", "max_fall_speed",
-                            "reward_pipe", "reward_crash", "reward_alive", "max_steps", "obs_mode", "lidar_rays",
-                            "lidar_range", "pixels_width", "pixels_height", "pixels_stack", "gap_spread",
+                            "reward_pipe", "reward_crash", "reward_alive", "max_steps", "frame_skip", "obs_mode",
+                            "lidar_rays", "lidar_range", "pixels_width", "pixels_height", "pixels_stack", "gap_spread",
                             "pipe_speed_spread", "pipe_spacing_spread", "gravity_spread", "difficulty"]
     assert PARAMS["max_steps"] == (10000, 1, 1_000_000_000)
+    assert PARAMS["frame_skip"] == (1, 1, 16)
     for name, entry in PARAMS.items():
         kind = str if name in CHOICES else (int if name in INT_PARAMS else float)
         assert type(entry[0]) is kind, name
@@ -99,6 +100,19 @@ def test_unknown_parameter_names_the_valid_ones(buffers):
 def test_wrongly_typed_parameter(name, value, message, buffers):
     with pytest.raises(TypeError, match=f"^{message}$"):
         binding.vec_init(*buffers, 4, 0, **{name: value})
+
+
+@pytest.mark.parametrize("value,error,message", [
+    (0, ValueError, r"frame_skip must be in \[1, 16\], got 0"),
+    (17, ValueError, r"frame_skip must be in \[1, 16\], got 17"),
+    ("2", TypeError, "frame_skip must be an int, got str"),
+    (2.5, TypeError, "frame_skip must be an int, got float"),
+])
+def test_bad_frame_skip_is_refused_alike_by_the_binding_and_the_twin(value, error, message, buffers):
+    for make in (lambda: binding.vec_init(*buffers, 4, 0, frame_skip=value), lambda: Flappy(frame_skip=value),
+                 lambda: FlappyGymnasiumEnv(frame_skip=value), lambda: binding.check_params(frame_skip=value)):
+        with pytest.raises(error, match=f"^{message}$"):
+            make()
 
 
 def test_numpy_scalars_are_accepted(buffers):

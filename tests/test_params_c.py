@@ -61,14 +61,18 @@ def test_table_enumerates_the_binding_table(params_check):
     ("max_steps", "0", 0),
     ("max_steps", "99999999999", 99999999999),
     ("lidar_rays", "-99999999999", -99999999999),
+    ("frame_skip", "0", 0),
+    ("frame_skip", "17", 17),
+    ("frame_skip", "2.5", 2.5),
+    ("frame_skip", "two", "two"),
 ])
 def test_mistakes_read_as_the_binding_words_them(params_check, name, text, value):
     assert run_c(params_check, name, text) == [f"error: {python_error(**{name: value})}"]
 
 
 def test_values_set_as_from_python(params_check):
-    pairs = {"gap": ("120.5", 120.5), "max_steps": ("77", 77), "obs_mode": ("lidar", "lidar"),
-             "difficulty": ("hard", "hard"), "pipe_speed": ("1e1", 10.0)}
+    pairs = {"gap": ("120.5", 120.5), "max_steps": ("77", 77), "frame_skip": ("4", 4),
+             "obs_mode": ("lidar", "lidar"), "difficulty": ("hard", "hard"), "pipe_speed": ("1e1", 10.0)}
     lines = run_c(params_check, *[text for name, (text, _) in pairs.items() for text in (name, text)])
     resolved = binding.check_params(**{name: value for name, (_, value) in pairs.items()})
     choices = binding.param_choices()

@@ -110,3 +110,57 @@ def test_every_parameter_at_the_edges_of_its_range(params):
             assert (rew[i], term[i], trunc[i]) == (np.float32(t_rew), t_term, t_trunc), (step, i)
             assert np.array_equal(obs[i], t_obs), (step, i)
     assert episodes >= 1
+
+
+FRAME_SKIP_MODES = [
+    dict(),
+    dict(obs_mode="lidar", lidar_rays=31),
+    dict(obs_mode="pixels", pixels_stack=3, pixels_width=24, pixels_height=40),
+]
+
+
+@pytest.mark.parametrize("params", FRAME_SKIP_MODES, ids=["features", "lidar", "pixels"])
+@pytest.mark.parametrize("frame_skip", [2, 3, 4])
+def test_frame_skip_matches_the_python_twin(frame_skip, params):
+    """C against the twin at frame_skip 2, 3 and 4: the scripted player's actions with one in ten
+    replaced by a random one, so that birds both score and crash, and max_steps = 151 frames,
+    which ends the episodes that last in the middle of a step (151 is no multiple of 2, 3, 4)."""
+    num_envs, steps, seed = 3, 1500, 17
+    params = dict(params, frame_skip=frame_skip, gap=200, max_steps=151)
+    env = Flappy(num_envs=num_envs, seed=seed, **params)
+    twins = [FlappyGymnasiumEnv(env_index=i, **params) for i in range(num_envs)]
+    np.testing.assert_array_equal(env.observations, np.stack([t.reset(seed=seed)[0] for t in twins]))
+    rng = np.random.default_rng(frame_skip)
+    ends, scored = {"terminal": 0, "truncated": 0}, 0
+    for step in range(steps):
+        good = np.array([scripted_action(twin.state()) for twin in twins], np.int32)
+        actions = np.where(rng.random(num_envs) < 0.1, rng.integers(0, 2, num_envs), good).astype(np.int32)
+        obs, rew, term, trunc, _ = env.step(actions)
+        for i, twin in enumerate(twins):
+            t_obs, t_rew, t_term, t_trunc, _ = twin.step(int(actions[i]))
+            if t_term or t_trunc:
+                ends["terminal" if t_term else "truncated"] += 1
+                t_obs, _ = twin.reset()
+            assert (rew[i], term[i], trunc[i]) == (np.float32(t_rew), t_term, t_trunc), (step, i)
+            assert np.array_equal(obs[i], t_obs), (step, i)
+            scored += t_rew > 0
+    assert ends["terminal"] > 10 and ends["truncated"] > 5 and scored > 10, (ends, scored)
+
+
+@pytest.mark.parametrize("params", FRAME_SKIP_MODES, ids=["features", "lidar", "pixels"])
+def test_frame_skip_one_is_the_default(params):
+    """frame_skip=1 plays exactly the game of not passing it, in C and in the twin."""
+    num_envs, seed = 2, 3
+    plain, skip_one = Flappy(num_envs=num_envs, seed=seed, **params), Flappy(num_envs=num_envs, seed=seed,
+                                                                            frame_skip=1, **params)
+    twin, twin_one = FlappyGymnasiumEnv(**params), FlappyGymnasiumEnv(frame_skip=1, **params)
+    np.testing.assert_array_equal(twin.reset(seed=seed)[0], twin_one.reset(seed=seed)[0])
+    rng = np.random.default_rng(seed)
+    for step in range(600):
+        actions = (rng.random(num_envs) < 0.1).astype(np.int32)
+        for a, b in zip(plain.step(actions)[:4], skip_one.step(actions.copy())[:4]):
+            assert np.array_equal(a, b), step
+        out, out_one = twin.step(int(actions[0])), twin_one.step(int(actions[0]))
+        assert np.array_equal(out[0], out_one[0]) and out[1:] == out_one[1:], step
+        if out[2] or out[3]:
+            np.testing.assert_array_equal(twin.reset()[0], twin_one.reset()[0])

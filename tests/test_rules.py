@@ -255,3 +255,65 @@ def test_log_score_and_perf():
     assert trunc.all()
     assert info == [dict(score=3.0, episode_return=3.0, episode_length=182.0, perf=3 / 50, gap=200.0, pipe_speed=4.0,
                          pipe_spacing=144.0, gravity=1.0, n=2.0)]
+
+
+# -- frame_skip: one step repeats its action for frame_skip frames --------------------------------
+
+def test_frame_skip_repeats_the_action_for_every_frame():
+    """frame_skip=3 from the start (y 244, speed -9): a flap step flaps on all three frames
+    (y 244 - 3 * 9 = 217), a no-flap step adds gravity on each (-8, -7, -6: y 196); the tick
+    counts frames, the observation is the state after the last one."""
+    env = Flappy(frame_skip=3)
+    obs, rew, term, trunc, _ = env.step(FLAP)
+    s = state(env)
+    assert (s["bird_y"], s["bird_vy"], s["tick"]) == (217, -9, 3)
+    assert (rew[0], term[0], trunc[0]) == (0, False, False)
+    assert obs[0, 0] == np.float32((217 + 12) * (2 / binding.GROUND_Y) - 1)
+    env.step(NO_FLAP)
+    s = state(env)
+    assert (s["bird_y"], s["bird_vy"], s["tick"]) == (196, -6, 6)
+
+
+def test_frame_skip_sums_the_rewards_of_its_frames():
+    """gap=240 leaves every gap spanning y 83.6 .. 320.9, so a bird hovering near y = 190 never
+    crashes; the first pipe is passed on frame 110, the second frame of step 37 at frame_skip=3:
+    that step's reward is 3 * 0.125 + 1, the others 3 * 0.125."""
+    env = Flappy(frame_skip=3, gap=240, reward_alive=0.125)
+    rewards, scores = [], []
+    for _ in range(40):
+        _, rew, term, _, _ = env.step(np.array([state(env)["bird_y"] > 190], np.int32))
+        assert not term[0]
+        rewards.append(rew[0])
+        scores.append(state(env)["score"])
+    assert rewards[36] == 1.375 and set(rewards[:36] + rewards[37:]) == {0.375}
+    assert scores[35] == 0 and scores[36] == 1 and state(env)["tick"] == 120
+
+
+def test_frame_skip_truncates_at_max_steps_frames():
+    """max_steps=10 at frame_skip=4: steps of 4, 4 and 2 frames, truncated on the third, and the
+    episode is logged as 10 frames long."""
+    env = Flappy(frame_skip=4, max_steps=10, log_interval=3)
+    ticks, flags = [], []
+    for _ in range(3):
+        _, rew, term, trunc, info = env.step(NO_FLAP)
+        ticks.append(state(env)["tick"])
+        flags.append((rew[0], term[0], trunc[0]))
+    assert ticks == [4, 8, 0] and flags == [(0, False, False)] * 2 + [(0, False, True)]
+    assert info[0]["episode_length"] == 10 and info[0]["n"] == 1
+    assert (state(env)["bird_y"], state(env)["bird_vy"]) == (244, -9)  # the next episode, not stepped
+
+
+def test_frame_skip_stops_on_the_crash_frame():
+    """No flaps hit the ground on frame 31: at frame_skip=5 that is the first frame of step 7,
+    which ends there: reward_crash alone, the next episode at its start (no frame of it played),
+    31 frames logged."""
+    env = Flappy(frame_skip=5, reward_alive=0.5, log_interval=7)
+    for _ in range(6):
+        _, rew, term, _, _ = env.step(NO_FLAP)
+        assert (rew[0], term[0]) == (2.5, False)
+    assert state(env)["tick"] == 30
+    _, rew, term, trunc, info = env.step(NO_FLAP)
+    assert (rew[0], term[0], trunc[0]) == (-1, True, False)
+    s = state(env)
+    assert (s["tick"], s["bird_y"], s["bird_vy"], s["pipes"][0]["x"]) == (0, 244, -9, 488)
+    assert info[0]["episode_length"] == 31 and info[0]["episode_return"] == 6 * 2.5 - 1
