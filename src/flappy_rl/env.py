@@ -40,7 +40,9 @@ class Flappy(pufferlib.PufferEnv):
       opens a raylib window (`render_scale` times the world's size, paced at `render_fps`
       frames per second, 0 for no pacing), and each `render()` draws a frame; once the user
       closes it (ESC or the close button) `window_closed` is true and `render()` does nothing.
-      Without a display it raises `flappy_rl.errors.NoDisplayError`.
+      Without a display it raises `flappy_rl.errors.NoDisplayError`. A frame is drawn per step,
+      so with `frame_skip` k it shows every k-th game frame and, paced at `render_fps`, plays k
+      times faster than the game's 30 frames per second.
     - `close()` frees the C envs and closes the window; closing again does nothing, stepping
       afterwards raises.
     """

@@ -201,7 +201,8 @@ class FlappyVectorEnv(gymnasium.vector.VectorEnv):
     - Seeding: `reset(seed=s)` seeds env i with (s, i); `reset()` continues each generator
       (the first draws a seed from entropy). A list of seeds is refused: one seed fixes all.
     - Episode length: `max_steps` (a core parameter); `max_episode_steps`, which
-      `gymnasium.make_vec` passes on, is taken as `max_steps`.
+      `gymnasium.make_vec` passes on, is taken as `max_steps`, so it counts frames, not steps,
+      when `frame_skip` is above 1.
     - `render()`: rgb_array, a sequence of `num_envs` frames (512, 288, 3), each drawn when
       indexed; human, env 0 in a raylib window.
     """

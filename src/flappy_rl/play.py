@@ -19,6 +19,10 @@ def play(scale=1.0, fps=int(binding.FPS), seed=None, overlay=False, **params):
     is drawn at the top, the best score of the session on the ground. `seed=None` picks a
     random one. Returns the best score. Raises `flappy_rl.errors.NoDisplayError` without a
     display, ValueError or TypeError for bad arguments.
+
+    With `frame_skip` k in params, each drawn frame is one step: a flap key holds the flap for
+    k game frames and the window shows the last of them, so at `fps` the game runs k times
+    faster than at frame_skip 1 (pass fps = 30 // k for about its own speed).
     """
     if seed is None:
         seed = int(np.random.default_rng().integers(2**63))
