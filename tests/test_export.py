@@ -233,7 +233,8 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
     (lambda text: text.replace("env gap 100.0", "env gapp 100"),
      "unknown parameter 'gapp'; valid parameters: " + ", ".join(binding.params())),
     (lambda text: text.replace("rnn None", "rnn Recurrent"), "rnn Recurrent needs one lstm line"),
-    (lambda text: text + "color blue\n", "line 34: unknown key 'color'"),
+    # the line after the last: 12 lines, then one "env" line per parameter
+    (lambda text: text + "color blue\n", f"line {13 + len(binding.params())}: unknown key 'color'"),
     (lambda text: text.replace("encoder linear 64 64", "encoder linear 64 99999999999"),
      "line 8: bad or too large sizes in 'encoder linear 64 99999999999'"),
 ])
