@@ -74,8 +74,9 @@ EMSCRIPTEN_KEEPALIVE int web_set_param(const char* name, const char* text) {
 EMSCRIPTEN_KEEPALIVE void web_default_params(void) { chosen = flappy_default_params(); }
 
 /* ------------------------------------------------------------------------------------------
- * The agent. The observation settings (mode, rays, frame size) are the agent's: web_restart
- * copies them over the page's, so the network always sees what it was trained on.
+ * The agent. The observation settings (mode, rays, frame size) and frame_skip are the agent's:
+ * web_restart copies them over the page's, so the network always sees what it was trained on,
+ * as often as it was trained to decide.
  */
 static void use_agent_observation(FlappyParams* p) {
     FlappyParams trained;
@@ -86,6 +87,7 @@ static void use_agent_observation(FlappyParams* p) {
     p->pixels_width = trained.pixels_width;
     p->pixels_height = trained.pixels_height;
     p->pixels_stack = trained.pixels_stack;
+    p->frame_skip = trained.frame_skip;
 }
 
 /* Load an agent from `puffer export`'s description text and weights. 0, or -1 with the loader's
@@ -137,7 +139,7 @@ EMSCRIPTEN_KEEPALIVE int web_restart(double seed) {
     return 0;
 }
 
-/* One frame with action 0 or 1. Returns 1 on the frame an episode ends (the env has already
+/* One step (frame_skip frames) with action 0 or 1. Returns 1 on the step an episode ends (the env has already
  * started the next one, as in Python), else 0. */
 EMSCRIPTEN_KEEPALIVE int web_step(int flap) {
     if (game.envs == NULL) return 0;
@@ -150,6 +152,9 @@ EMSCRIPTEN_KEEPALIVE int web_step(int flap) {
     return 1;
 }
 
+/* Game frames per web_step (the game's frame_skip), so that the page can keep the game at FPS
+ * frames per second whatever it is. */
+EMSCRIPTEN_KEEPALIVE int web_frame_skip(void) { return game.envs == NULL ? 1 : game.params.frame_skip; }
 EMSCRIPTEN_KEEPALIVE int web_score(void) { return game.envs == NULL ? 0 : game.envs[0].score; }
 EMSCRIPTEN_KEEPALIVE int web_last_score(void) { return last_score; }
 EMSCRIPTEN_KEEPALIVE int web_frame_width(void) { return frame_width; }

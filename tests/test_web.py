@@ -231,6 +231,7 @@ def test_canvas_is_scaled_up_to_fit_desktop_and_phone_viewports(open_page, viewp
     ("", {}),
     ("&gap=150&pipe_speed=6.5", dict(gap=150.0, pipe_speed=6.5)),
     ("&difficulty=hard", dict(difficulty="hard")),  # randomized episodes: the same draws in C
+    ("&frame_skip=3", dict(frame_skip=3)),  # a step, a key press, is three frames
 ])
 def test_canvas_pixels_equal_python_rgb_array_for_the_same_seed_and_actions(open_page, query, params):
     page = open_page(f"?seed=11&mode=play&paused=1{query}")

@@ -129,7 +129,8 @@ function makeGame(M, agentError) {
           for (let k = 0; k < 64 && !game.waiting; k++, stepped++) step();
         } while (performance.now() < end && !game.waiting);
       } else {
-        game.stepsDue += elapsed * FPS * game.speed / 1000;
+        // a step is frame_skip frames: fewer steps keep the game's frames at FPS
+        game.stepsDue += elapsed * FPS * game.speed / 1000 / M._web_frame_skip();
         for (; game.stepsDue >= 1 && !game.waiting; game.stepsDue -= 1, stepped++) step();
         if (game.waiting) game.stepsDue = 0;
       }
@@ -292,7 +293,7 @@ function makeGame(M, agentError) {
     restart,
     setParam,
     setMode,
-    // n frames now, whatever the pause (frame by frame while paused), then draw
+    // n steps now (frame_skip frames each), whatever the pause (step by step while paused), then draw
     advance(n) {
       for (let k = 0; k < n; k++) step();
       draw();
