@@ -93,7 +93,9 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed,
             CHECK(bad == -1, "valid actions reported bad at %d", bad);
         }
         bool was_due[NUM_ENVS];
+        Flappy before[NUM_ENVS]; /* the states the step starts from, for its replay below */
         for (int i = 0; i < NUM_ENVS; i++) was_due[i] = next_step && vec.new_episode_due[i];
+        memcpy(before, vec.envs, sizeof(before));
         flappy_vec_step(&vec);
         out.checksum = fnv1a(out.checksum, obs, obs_bytes);
         for (int i = 0; i < NUM_ENVS; i++) {
@@ -105,11 +107,28 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed,
                       "restart step: reward %g, tick %d", rewards[i], env->tick);
                 continue;
             }
-            double r = rewards[i], base = terminals[i] ? p->reward_crash : p->reward_alive;
-            int pipe = r != (float)base;
-            CHECK(!pipe || r == (float)(p->reward_pipe + base), "unexpected reward %g", r);
-            out.pipes += pipe;
+            /* The step as the rules word it, replayed frame by frame on a copy of the state
+             * it started from: the action on each of up to frame_skip frames, ending at the
+             * frame that ends the episode, the frames' rewards summed in float. */
+            Flappy replay = before[i];
+            float step_reward = 0.0f;
+            bool term = false, trunc = false;
+            for (int frame = 0; frame < p->frame_skip && !(term || trunc); frame++) {
+                float r = flappy_step(&replay, p, actions[i], &term, &trunc);
+                double base = term ? p->reward_crash : p->reward_alive;
+                int pipe = r != (float)base;
+                CHECK(!pipe || r == (float)(p->reward_pipe + base), "unexpected reward %g", r);
+                out.pipes += pipe;
+                step_reward = frame == 0 ? r : step_reward + r;
+            }
+            CHECK(rewards[i] == step_reward && terminals[i] == term && truncations[i] == trunc,
+                  "step gave reward %g, terminal %d, truncated %d; its frames %g, %d, %d", rewards[i], terminals[i],
+                  truncations[i], step_reward, term, trunc);
             bool ended = terminals[i] || truncations[i];
+            if (!ended || next_step) /* same-step mode has started the next episode */
+                CHECK(env->tick == replay.tick && env->bird_y == replay.bird_y && env->front_x == replay.front_x &&
+                          env->score == replay.score,
+                      "step left tick %d, y %g; its frames %d, %g", env->tick, env->bird_y, replay.tick, replay.bird_y);
             out.episodes += ended;
             CHECK(!next_step || ended == vec.new_episode_due[i], "next-step mode: new episode due %d after ended %d",
                   vec.new_episode_due[i], ended);
@@ -171,19 +190,21 @@ int main(int argc, char** argv) {
     p = flappy_default_params();
     CHECK(flappy_vec_init(&vec, &p, 0, 0, obs, act, rew, term, trunc, 0, err, sizeof(err)) != 0, "0 envs accepted");
 
-    /* Each observation mode at the defaults, with randomized episodes, then every parameter at
-     * its low end (features), then at its high end (pixels of 8 x 512 x 288, every spread). */
-    enum { SETS = 6 };
+    /* Each observation mode at the defaults, with randomized episodes, with frame_skip 3, then
+     * every parameter at its low end (features), then at its high end (pixels of 8 x 512 x 288,
+     * every spread, 16 frames a step). */
+    enum { SETS = 7, DEFAULT_SETS = 5 };
     FlappyParams sets[SETS];
-    for (int s = 0; s < 4; s++) sets[s] = flappy_default_params();
+    for (int s = 0; s < DEFAULT_SETS; s++) sets[s] = flappy_default_params();
     sets[1].obs_mode = FLAPPY_OBS_LIDAR;
     sets[2].obs_mode = FLAPPY_OBS_PIXELS;
     sets[3].gap_spread = 40.0;
     sets[3].pipe_speed_spread = 2.0;
     sets[3].pipe_spacing_spread = 60.0;
     sets[3].gravity_spread = 0.5;
-#define AT_LOW(kind, name, dflt, lo, hi, doc) sets[4].name = lo;
-#define AT_HIGH(kind, name, dflt, lo, hi, doc) sets[5].name = hi;
+    sets[4].frame_skip = 3;
+#define AT_LOW(kind, name, dflt, lo, hi, doc) sets[DEFAULT_SETS].name = lo;
+#define AT_HIGH(kind, name, dflt, lo, hi, doc) sets[DEFAULT_SETS + 1].name = hi;
     FLAPPY_PARAMS(AT_LOW)
     FLAPPY_PARAMS(AT_HIGH)
     long episodes = 0, pipes = 0;
@@ -196,9 +217,9 @@ int main(int argc, char** argv) {
         CHECK(a.checksum != c.checksum, "set %d: different seeds, same game", s);
         episodes += a.episodes;
         pipes += a.pipes;
-        if (s < 4) CHECK(a.pipes > 0 && a.episodes > 0, "set %d: play never scored or never ended", s);
-        if (s < 4) {
-            long few = s == 0 ? steps / 10 : steps; /* sets 1 to 3 already run a tenth of the total */
+        if (s < DEFAULT_SETS) CHECK(a.pipes > 0 && a.episodes > 0, "set %d: play never scored or never ended", s);
+        if (s < DEFAULT_SETS) {
+            long few = s == 0 ? steps / 10 : steps; /* the other sets already run a tenth of the total */
             RunSummary d = run(&sets[s], few, 42, 1), e = run(&sets[s], few, 42, 1);
             CHECK(d.checksum == e.checksum, "set %d, next-step mode: same seed, different games", s);
             CHECK(d.pipes > 0 && d.episodes > 0, "set %d, next-step mode: play never scored or never ended", s);
