@@ -6,9 +6,10 @@
  *
  * Coordinates are the original game's screen pixels: x grows to the right, y grows DOWN, time
  * goes in frames at 30 frames per second (an agent's step repeats its action for frame_skip
- * frames). The bird stays at a fixed x; the pipes scroll left. All positions are doubles (the LIDAR works in float32) so that the pure-Python
- * twin (src/flappy_rl/reference.py) reproduces every number bit for bit. Build with
- * -ffp-contract=off so that no compiler fuses a*b+c into one rounding.
+ * frames). The bird stays at a fixed x; the pipes scroll left. All positions are doubles (the
+ * LIDAR works in float32) so that the pure-Python twin (src/flappy_rl/reference.py) reproduces
+ * every number bit for bit. Build with -ffp-contract=off so that no compiler fuses a*b+c into
+ * one rounding.
  *
  * Reading order: constants, parameter table, random numbers, state, reset, step,
  * observations (features, LIDAR, pixels), the vector of envs that the binding drives.
@@ -445,8 +446,8 @@ static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bo
  * that ends the episode (a crash, or max_steps frames: the log and the truncation count frames,
  * whatever frame_skip is). Returns the frames' rewards summed in float, the reward buffer's type;
  * the first frame's reward is taken as it is, so that frame_skip 1 is flappy_step exactly (a
- * sum from 0.0f would turn a -0.0 reward into +0.0). The loop's exit is taken once an episode,
- * so it costs no mispredictions. The caller writes one observation, after the last frame. */
+ * sum from 0.0f would turn a -0.0 reward into +0.0). The early stop comes once an episode, so
+ * the loop branches predictably. The caller writes one observation, after the last frame. */
 static inline float flappy_act(Flappy* env, const FlappyParams* p, int flap, bool* terminal, bool* truncated) {
     float reward = flappy_step(env, p, flap, terminal, truncated);
     for (int frame = 1; frame < p->frame_skip && !(*terminal | *truncated); frame++)

@@ -194,6 +194,7 @@ def test_export_writes_named_parameters_in_order(exported):
                           "encoder linear 8 64", "encoder gelu", "encoder linear 64 64", "encoder gelu", "actor 64 2",
                           "value 64 1", f"weights {flat.size}"]
     assert "env obs_mode features" in lines and "env gap 100.0" in lines and "env difficulty normal" in lines
+    assert "env frame_skip 1" in lines  # the C programs play at the frame_skip the policy was trained with
 
 
 def run_c(exe, *args):
