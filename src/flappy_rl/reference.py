@@ -245,11 +245,11 @@ class FlappyGymnasiumEnv(gymnasium.Env):
             raise ValueError(f"action {action!r} is not 0 (do nothing) or 1 (flap)")
         # The first frame's reward as it is (a sum from 0 would turn -0.0 into +0.0), then the
         # others added in float32, as C sums them into the reward buffer.
-        reward, crashed, truncated = self.frame(action)
+        reward, crashed, truncated = self.play_frame(action)
         for _ in range(1, self.params["frame_skip"]):
             if crashed or truncated:
                 break
-            frame_reward, crashed, truncated = self.frame(action)
+            frame_reward, crashed, truncated = self.play_frame(action)
             reward += frame_reward
         info = {}
         if crashed or truncated:
@@ -263,7 +263,7 @@ class FlappyGymnasiumEnv(gymnasium.Env):
         behind = self.front_x + binding.PIPE_WIDTH <= binding.BIRD_X
         return (1, self.front_x + self.pipe_spacing) if behind else (0, self.front_x)
 
-    def frame(self, action):
+    def play_frame(self, action):
         """One frame with the action held: (float32 reward, crashed, truncated)."""
         p = self.params
 
