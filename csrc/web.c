@@ -139,8 +139,8 @@ EMSCRIPTEN_KEEPALIVE int web_restart(double seed) {
     return 0;
 }
 
-/* One step (frame_skip frames) with action 0 or 1. Returns 1 on the step an episode ends (the env has already
- * started the next one, as in Python), else 0. */
+/* One step (frame_skip frames) with action 0 or 1. Returns 1 on the step an episode ends (the
+ * env has already started the next one, as in Python), else 0. */
 EMSCRIPTEN_KEEPALIVE int web_step(int flap) {
     if (game.envs == NULL) return 0;
     action = flap != 0;

@@ -79,8 +79,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     "flappy_rl/FlappyBird-reference-v0".
 
     The world is the original game's screen, 288 x 512 px, y growing downwards, 30 frames per
-    second; one step is frame_skip frames (1 by default). The bird's box (34 x 24 px) stays at x = 57.6; pipes 52 px
-    wide scroll left; the ground's top is at y = 404.48.
+    second; one step is frame_skip frames (1 by default). The bird's box (34 x 24 px) stays at
+    x = 57.6; pipes 52 px wide scroll left; the ground's top is at y = 404.48.
 
     ## Action space
     `Discrete(2)`: 0 = do nothing, 1 = flap.
@@ -139,10 +139,10 @@ class FlappyGymnasiumEnv(gymnasium.Env):
 
     ## Episode end
     Terminated on a crash; truncated after max_steps frames (frames, whatever frame_skip is: the
-    info's score, episode_return and episode_length count the same for every frame_skip). An episode starts by drawing its
-    gap, pipe_speed, pipe_spacing and gravity (each within <name> +- <name>_spread, kept in
-    its range; no draw for a spread of 0), then the bird's top at y = 244 moving up at
-    flap_speed, and four pipes, the first at x = 488.
+    info's score, episode_return and episode_length count alike for every frame_skip). An
+    episode starts by drawing its gap, pipe_speed, pipe_spacing and gravity (each within
+    <name> +- <name>_spread, kept in its range; no draw for a spread of 0), then the bird's top
+    at y = 244 moving up at flap_speed, and four pipes, the first at x = 488.
 
     ## Parameters (keyword arguments; the C table in csrc/flappy.h is the source)
 

@@ -122,13 +122,14 @@ static RunSummary run(const FlappyParams* params, long env_steps, uint64_t seed,
                 step_reward = frame == 0 ? r : step_reward + r;
             }
             CHECK(rewards[i] == step_reward && terminals[i] == term && truncations[i] == trunc,
-                  "step gave reward %g, terminal %d, truncated %d; its frames %g, %d, %d", rewards[i], terminals[i],
-                  truncations[i], step_reward, term, trunc);
+                  "step gave reward %g, terminal %d, truncated %d; its frames %g, %d, %d", rewards[i],
+                  terminals[i], truncations[i], step_reward, term, trunc);
             bool ended = terminals[i] || truncations[i];
             if (!ended || next_step) /* same-step mode has started the next episode */
                 CHECK(env->tick == replay.tick && env->bird_y == replay.bird_y && env->front_x == replay.front_x &&
                           env->score == replay.score,
-                      "step left tick %d, y %g; its frames %d, %g", env->tick, env->bird_y, replay.tick, replay.bird_y);
+                      "step left tick %d, y %g; its frames %d, %g", env->tick, env->bird_y, replay.tick,
+                      replay.bird_y);
             out.episodes += ended;
             CHECK(!next_step || ended == vec.new_episode_due[i], "next-step mode: new episode due %d after ended %d",
                   vec.new_episode_due[i], ended);
