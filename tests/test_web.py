@@ -231,10 +231,30 @@ def test_canvas_is_scaled_up_to_fit_desktop_and_phone_viewports(open_page, viewp
     ("", {}),
     ("&gap=150&pipe_speed=6.5", dict(gap=150.0, pipe_speed=6.5)),
     ("&difficulty=hard", dict(difficulty="hard")),  # randomized episodes: the same draws in C
-    ("&frame_skip=3", dict(frame_skip=3)),  # a step, a key press, is three frames
 ])
 def test_canvas_pixels_equal_python_rgb_array_for_the_same_seed_and_actions(open_page, query, params):
-    page = open_page(f"?seed=11&mode=play&paused=1{query}")
+    assert_play_draws_what_python_draws(open_page(f"?seed=11&mode=play&paused=1{query}"), params)
+
+
+def test_without_an_agent_the_pages_frame_skip_repeats_each_key_press(browser, site, tmp_path):
+    shutil.copytree(site, tmp_path / "site")
+    (tmp_path / "site" / "policy.txt").unlink()
+    (tmp_path / "site" / "policy.bin").unlink()
+    with serving(tmp_path / "site") as base:
+        page = Page(browser, base + "index.html", "?seed=11&mode=play&paused=1&frame_skip=3")
+        assert not page.state()["hasAgent"]
+        assert_play_draws_what_python_draws(page, dict(frame_skip=3))
+        page.context.close()
+
+
+def test_with_an_agent_the_game_keeps_the_frame_skip_it_was_trained_with(open_page):
+    """The shipped policy decides every frame (frame_skip 1 in its description): the page's
+    frame_skip gives way to it, as the observation settings do."""
+    assert_play_draws_what_python_draws(open_page("?seed=11&mode=play&paused=1&frame_skip=3"), {})
+
+
+def assert_play_draws_what_python_draws(page, params):
+    """Steps with a key press now and then, the canvas checked against Python's rgb_array."""
     assert page.state()["seed"] == 11
     checkpoints = [0, 1, 2, 40, 120, 400]
     actions = []
