@@ -252,8 +252,6 @@ def test_autotune_measures_each_setting(tmp_path):
     assert "backend: Serial" in out.stdout and "backend: Multiprocessing" in out.stdout
 
 
-
-
 def test_both_play_front_ends_name_the_window_size_render_scale():
     python_m = subprocess.run([sys.executable, "-m", "flappy_rl", "play", "--help"], capture_output=True, text=True)
     assert "--render-scale" in python_m.stdout and "--scale " not in python_m.stdout

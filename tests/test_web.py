@@ -174,7 +174,10 @@ def test_serve_prints_the_url_serves_the_folder_and_stops_on_ctrl_c(tmp_path):
     require(chromium=False)
     process = subprocess.Popen([sys.executable, "-m", "flappy_rl.cli", "web", "puffer_flappy", "--web-path",
                                 str(tmp_path), "--serve", "--port", "0", "--env.gap", "120"],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               # Ctrl-C as a terminal sends it, even where this suite runs as a background
+                               # job: a shell starts those with SIGINT ignored, and Python keeps it so.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert process.stdout.readline().startswith(f"built {tmp_path}/: policy exported in ")
         line = process.stdout.readline()
