@@ -30,12 +30,13 @@ def train_then_eval(tmp_path, env_name, *overrides):
 
 
 @pytest.mark.learning
-def test_a_short_training_run_passes_twenty_pipes(tmp_path):
-    """15M steps (about 40 s on an idle 2-core CPU) with the default config, then 100 evaluation
+def test_a_short_training_run_passes_seventy_five_pipes(tmp_path):
+    """15M steps (about 110 s on an idle 2-core CPU) with the default config, then 100 evaluation
     episodes of the saved policy: the untrained policy passes no pipe, the trained one must
-    average 20 pipes (measured 2026-11-25: 37.2 sampled, 47.1 greedy)."""
+    average 75 pipes (measured 2026-11-25: 145.6 sampled, 167.4 greedy; the previous settings,
+    one pass per batch at lr 0.003, reached 37.2 at 15M steps and would fail)."""
     first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "15_000_000")
-    assert first < 0.1 and mean >= 20, (first, summary)
+    assert first < 0.1 and mean >= 75, (first, summary)
 
 
 @pytest.mark.learning
