@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
         return fail(observation && scores ? err : "out of memory");
     }
     double total_score = 0, total_length = 0;
+    long crashes = 0; /* the other episodes reached max_steps ("capped") */
     for (long k = 0; k < episodes; k++) {
         flappy_vec_reset(&vec, seed + (unsigned long long)k);
         flappy_agent_reset(agent);
@@ -106,12 +107,14 @@ int main(int argc, char** argv) {
         scores[k] = (int)log.score;
         total_score += log.score;
         total_length += log.episode_length;
+        crashes += terminal;
         printf("episode %ld: score %d, length %d frames\n", k + 1, scores[k], (int)log.episode_length);
     }
     qsort(scores, (size_t)episodes, sizeof(int), compare_ints);
     double median = episodes % 2 ? scores[episodes / 2] : 0.5 * (scores[episodes / 2 - 1] + scores[episodes / 2]);
-    printf("%ld episodes: mean score %.2f, median %g, max %d; mean length %.1f frames\n", episodes,
-           total_score / episodes, median, scores[episodes - 1], total_length / episodes);
+    printf("%ld episodes: mean score %.2f, median %g, max %d; mean length %.1f frames; %ld capped at max_steps, "
+           "%ld crashes in %.0f pipes\n", episodes, total_score / episodes, median, scores[episodes - 1],
+           total_length / episodes, episodes - crashes, crashes, total_score);
     flappy_vec_free(&vec);
     free(observation);
     free(scores);

@@ -220,18 +220,35 @@ def test_eval_strips_the_ddp_prefix(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("2 episodes: mean score")
 
 
-def test_eval_plays_one_episode_per_env_and_summarizes(tmp_path, monkeypatch, capsys):
+def save_falling_policy(path):
     """A policy that never flaps: every bird falls to the ground on frame 31."""
-    monkeypatch.chdir(tmp_path)
-    save_policy(tmp_path / "fall.pt")
-    state = torch.load(tmp_path / "fall.pt", weights_only=True)
+    save_policy(path)
+    state = torch.load(path, weights_only=True)
     state["actor.bias"] = torch.tensor([10.0, -10.0])
     state["actor.weight"].zero_()
-    torch.save(state, tmp_path / "fall.pt")
+    torch.save(state, path)
+
+
+def test_eval_plays_one_episode_per_env_and_summarizes(tmp_path, monkeypatch, capsys):
+    """130 episodes (two waves of envs), each a crash on frame 31."""
+    monkeypatch.chdir(tmp_path)
+    save_falling_policy(tmp_path / "fall.pt")
     assert cli.main(["eval", "puffer_flappy", "--load-model-path", "fall.pt", "--episodes", "130", "--greedy"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 131 and lines[0] == "episode 1: score 0, length 31 frames"
-    assert lines[-1] == "130 episodes: mean score 0.00, median 0, max 0; mean length 31.0 frames"
+    assert lines[-1] == ("130 episodes: mean score 0.00, median 0, max 0; mean length 31.0 frames; "
+                         "0 capped at max_steps, 130 crashes in 0 pipes")
+
+
+def test_eval_counts_episodes_that_reach_max_steps_as_capped(tmp_path, monkeypatch, capsys):
+    """The never-flapping policy with max_steps below its 31 frames of fall: every episode is cut
+    by the cap, none crashes."""
+    monkeypatch.chdir(tmp_path)
+    save_falling_policy(tmp_path / "fall.pt")
+    assert cli.main(["eval", "puffer_flappy", "--load-model-path", "fall.pt", "--episodes", "3", "--greedy",
+                     "--env.max-steps", "20"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == (
+        "3 episodes: mean score 0.00, median 0, max 0; mean length 20.0 frames; 3 capped at max_steps, 0 crashes in 0 pipes")
 
 
 def test_recurrent_policy_trains_and_evaluates(tmp_path):

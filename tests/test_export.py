@@ -262,7 +262,8 @@ def test_demo_plays_and_summarizes(exported, demo):
     lines = out.splitlines()
     assert status == 0 and err == "" and len(lines) == 4
     assert all(re.fullmatch(r"episode \d: score \d+, length \d+ frames", line) for line in lines[:3])
-    assert re.fullmatch(r"3 episodes: mean score \d+\.\d\d, median \d+, max \d+; mean length \d+\.\d frames", lines[3])
+    assert re.fullmatch(r"3 episodes: mean score \d+\.\d\d, median \d+, max \d+; mean length \d+\.\d frames; "
+                        r"\d capped at max_steps, \d crashes in \d+ pipes", lines[3])
 
 
 @pytest.mark.parametrize("args, message", [

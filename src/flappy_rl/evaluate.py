@@ -34,7 +34,7 @@ def choose_actions(policy, observations, state, greedy, device):
 
 
 def evaluate(args):
-    """Play episodes with the policy in --load-model-path; returns [(score, length), ...]."""
+    """Play episodes with the policy in --load-model-path; returns [(score, length, crashed), ...]."""
     render_mode = RENDER_MODES[args["render_mode"]]  # the settings are checked by flappy_rl.checks
     human = render_mode == "human"
     episodes = args["episodes"] if args["episodes"] is not None else (None if human else 100)
@@ -90,7 +90,7 @@ def play_wave(vecenv, policy, args, device, wave, human, episodes, results, fram
         for i, info in zip(np.flatnonzero(terminals | truncations), infos):
             if finished[i]:
                 continue
-            results.append((int(info["score"]), int(info["episode_length"])))
+            results.append((int(info["score"]), int(info["episode_length"]), bool(terminals[i])))
             print(f"episode {len(results)}: score {results[-1][0]}, length {results[-1][1]} frames", flush=True)
             finished[i] = not human or len(results) == episodes
     return False
@@ -100,7 +100,11 @@ def report(results):
     if not results:
         print("no episode finished")
         return
-    scores = [score for score, _ in results]
-    lengths = [length for _, length in results]
+    scores = [score for score, _, _ in results]
+    lengths = [length for _, length, _ in results]
+    crashes = sum(crashed for _, _, crashed in results)
+    # Episodes that end without a crash reached max_steps ("capped"). Crashes per pipe passed is
+    # the policy's hazard, which 100 episodes measure far better than their mean score does.
     print(f"{len(results)} episodes: mean score {statistics.fmean(scores):.2f}, median {statistics.median(scores):g}, "
-          f"max {max(scores)}; mean length {statistics.fmean(lengths):.1f} frames")
+          f"max {max(scores)}; mean length {statistics.fmean(lengths):.1f} frames; {len(results) - crashes} capped at "
+          f"max_steps, {crashes} crashes in {sum(scores)} pipes")
