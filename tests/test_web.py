@@ -421,6 +421,7 @@ def test_the_take_over_button_is_held_like_the_key(open_page):
     assert button.get_attribute("aria-pressed") == "true"
     page.tab.mouse.up()
     assert page.state()["controller"] == "agent"
+    assert button.get_attribute("aria-pressed") == "false"
 
 
 def test_benchmark_mode_measures_every_size(open_page):

@@ -174,6 +174,7 @@ function makeGame(M, agentError) {
   }
   function setTakeover(held) {
     game.takeover = held && game.mode === "watch";
+    updateHud();  // the button shows it is held now, not at the next animation frame
   }
   window.addEventListener("keydown", (event) => {
     if (event.target instanceof HTMLInputElement || event.target instanceof HTMLSelectElement) return;
