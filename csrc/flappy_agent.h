@@ -13,7 +13,8 @@
  *   policy Policy                    Policy (MLP) or CNN
  *   rnn None                         None or Recurrent (PufferLib's LSTMWrapper)
  *   trained_with puffer_flappy       the config it was trained with (for people; not read here)
- *   obs_scale 1                      observations are multiplied by this (pixels: 1/255)
+ *   obs_scale 1                      the encoder's input is (observation - obs_offset) * obs_scale
+ *   obs_offset 0                     (pixels: the sky's gray level and 1/32); obs_offset may be left out: 0
  *   encoder linear 8 64              the encoder's layers, in order: linear IN OUT,
  *   encoder gelu                     gelu, relu, conv2d IN_CHANNELS OUT_CHANNELS KERNEL STRIDE
  *   lstm 64 64                       Recurrent only: INPUT HIDDEN
@@ -66,7 +67,7 @@ typedef struct {
 struct FlappyAgent {
     FlappyParams params; /* the env it was trained on, resolved */
     int obs_size, obs_is_uint8;
-    float obs_scale;
+    float obs_offset, obs_scale;
     int num_layers; /* in file order: encoder layers, then actor, value, lstm as the file has them */
     FlappyAgentLayer layers[FLAPPY_AGENT_MAX_LAYERS];
     FlappyAgentLayer *lstm, *actor;
@@ -117,6 +118,7 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
     char* next;
     FlappyObsSpec spec;
     agent->params = flappy_default_params();
+    agent->obs_offset = 0.0f;
     agent->obs_scale = 1.0f;
     /* Env parameters first: the observation's shape, which the layers must fit, comes from them. */
     for (int pass = 0; pass < 2; pass++) {
@@ -169,6 +171,14 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                     goto done;
                 }
                 agent->obs_scale = (float)scale;
+            } else if (strcmp(key, "obs_offset") == 0) {
+                char* end;
+                double offset = strtod(rest, &end);
+                if (end == rest || *end != '\0' || !(offset >= -255.0 && offset <= 255.0)) {
+                    snprintf(err, err_size, "line %d: obs_offset must be a number in [-255, 255]", line_number);
+                    goto done;
+                }
+                agent->obs_offset = (float)offset;
             } else if (strcmp(key, "weights") == 0) {
                 int count;
                 if (flappy_agent_parse_sizes(rest, &count, 1) != 0) {
@@ -463,7 +473,7 @@ void flappy_agent_reset(FlappyAgent* agent) {
 int flappy_agent_act(FlappyAgent* agent, const void* observation, float logits[FLAPPY_AGENT_NUM_ACTIONS]) {
     for (int i = 0; i < agent->obs_size; i++) {
         float value = agent->obs_is_uint8 ? (float)((const uint8_t*)observation)[i] : ((const float*)observation)[i];
-        agent->input[i] = value * agent->obs_scale;
+        agent->input[i] = (value - agent->obs_offset) * agent->obs_scale;
     }
     float* x = agent->input;
     for (int k = 0; k < agent->num_layers; k++) {

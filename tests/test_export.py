@@ -190,8 +190,8 @@ def test_export_writes_named_parameters_in_order(exported):
     flat = torch.cat([tensor.detach().reshape(-1) for _, tensor in policy.named_parameters()]).numpy()
     assert np.array_equal(np.fromfile(weights, "<f4"), flat)
     lines = description.read_text().splitlines()
-    assert lines[:12] == ["flappy-policy 1", "policy Policy", "rnn None", "trained_with puffer_flappy", "obs_scale 1.0",
-                          "encoder linear 8 64", "encoder gelu", "encoder linear 64 64", "encoder gelu", "actor 64 2",
+    assert lines[:13] == ["flappy-policy 1", "policy Policy", "rnn None", "trained_with puffer_flappy", "obs_scale 1.0",
+                          "obs_offset 0.0", "encoder linear 8 64", "encoder gelu", "encoder linear 64 64", "encoder gelu", "actor 64 2",
                           "value 64 1", f"weights {flat.size}"]
     assert "env obs_mode features" in lines and "env gap 100.0" in lines and "env difficulty normal" in lines
     assert "env frame_skip 1" in lines  # the C programs play at the frame_skip the policy was trained with
@@ -222,10 +222,10 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
      "not a policy description of this format: its first line must be 'flappy-policy 1'"),
     (lambda text: text.replace("policy Policy", "policy Transformer"), "unknown policy type 'Transformer'; known: Policy, CNN"),
     (lambda text: text.replace("encoder gelu", "encoder tanh", 1),
-     "line 7: unknown layer 'tanh'; known: linear, conv2d, relu, gelu"),
+     "line 8: unknown layer 'tanh'; known: linear, conv2d, relu, gelu"),
     (lambda text: text.replace("env obs_mode features", "env obs_mode lidar"),
-     "line 6: encoder linear takes 8 values, but gets 181"),
-    (lambda text: text.replace("actor 64 2", "actor 64 3"), "line 10: the actor head must give 2 values, not 3"),
+     "line 7: encoder linear takes 8 values, but gets 181"),
+    (lambda text: text.replace("actor 64 2", "actor 64 3"), "line 11: the actor head must give 2 values, not 3"),
     (lambda text: text.replace("actor 64 2", "actor 32 2"), "the actor takes 32 values, but gets 64"),
     (lambda text: text.replace("weights 4931", "weights 4930"),
      "the description's layers take 4931 weights, but it says weights 4930"),
@@ -234,10 +234,11 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
     (lambda text: text.replace("env gap 100.0", "env gapp 100"),
      "unknown parameter 'gapp'; valid parameters: " + ", ".join(binding.params())),
     (lambda text: text.replace("rnn None", "rnn Recurrent"), "rnn Recurrent needs one lstm line"),
-    # the line after the last: 12 lines, then one "env" line per parameter
-    (lambda text: text + "color blue\n", f"line {13 + len(binding.params())}: unknown key 'color'"),
+    (lambda text: text.replace("obs_offset 0.0", "obs_offset 300"), "line 6: obs_offset must be a number in [-255, 255]"),
+    # the line after the last: 13 lines, then one "env" line per parameter
+    (lambda text: text + "color blue\n", f"line {14 + len(binding.params())}: unknown key 'color'"),
     (lambda text: text.replace("encoder linear 64 64", "encoder linear 64 99999999999"),
-     "line 8: bad or too large sizes in 'encoder linear 64 99999999999'"),
+     "line 9: bad or too large sizes in 'encoder linear 64 99999999999'"),
 ])
 def test_demo_refuses_a_description_that_does_not_fit(exported, demo, tmp_path, edit, message):
     description, weights = exported

@@ -4,7 +4,7 @@
                                        concatenated, float32: PufferLib's own export format
     <out_dir>/<env_name>_policy.txt    the description the C side rebuilds the network from:
                                        policy type, layers in the weights' order, the
-                                       observation scale and the env parameters it was trained with
+                                       observation's offset and scale and the env parameters it was trained with
 
 The description's format is documented in csrc/flappy_agent.h. Only what that header can run
 is exported: a layer it does not know stops the export with a one-line error.
@@ -80,6 +80,7 @@ def describe(policy, args):
         f"rnn {args['rnn_name']}",
         f"trained_with {args['env_name']}",
         f"obs_scale {inner.obs_scale!r}",
+        f"obs_offset {inner.obs_offset!r}",
         *[line for line, _ in lines],
         f"weights {weights.size}",
         *[f"env {name} {value!r}" if isinstance(value, float) else f"env {name} {value}" for name, value in env.items()],

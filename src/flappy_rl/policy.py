@@ -15,6 +15,7 @@ from torch import nn
 import pufferlib.models
 from pufferlib.pytorch import layer_init
 
+from flappy_rl import binding
 from flappy_rl.errors import CheckpointError
 
 
@@ -27,7 +28,10 @@ class ActorCritic(nn.Module):
     top of the screen; one flap in nineteen keeps it about level (a flap's -9 px/frame is undone
     by 18 frames of gravity), which lets a pixel agent reach the first pipe and learn from it."""
 
-    obs_scale = 1.0  # encode_observations multiplies observations by this (read by puffer export)
+    # encode_observations feeds (observation - obs_offset) * obs_scale to the encoder (puffer
+    # export writes both, so that C inference scales observations the same way)
+    obs_offset = 0.0
+    obs_scale = 1.0
 
     def __init__(self, env, encoder, hidden_size, initial_flap_probability):
         super().__init__()
@@ -70,9 +74,15 @@ class CNN(ActorCritic):
     """A small convolutional network over the stacked grayscale frames of obs_mode "pixels"
     (pixels_stack x height x width, uint8): an 8 x 8 stride-4 layer of `channels` filters, a
     4 x 4 stride-2 layer of twice as many, then one layer of `hidden_size` units. Large strides
-    keep it quick on a CPU (small stride-2 stacks train about ten times slower there)."""
+    keep it quick on a CPU (small stride-2 stacks train about ten times slower there).
 
-    obs_scale = 1.0 / 255.0
+    The frames are mostly sky, and the pipes and the bird differ from it by only 26 and 38 gray
+    levels. Scaled by 1/255 they are faint marks on a large constant input; with the sky's gray
+    at 0 and a scale of 1/32, every object stands out by about one or more. On a 2-core CPU
+    that took the training score at 3M steps from 0.07 to 0.70 pipes."""
+
+    obs_offset = float(binding.palette_gray()["sky"])
+    obs_scale = 1.0 / 32.0
 
     def __init__(self, env, hidden_size=64, channels=8, initial_flap_probability=0.05):
         frame_shape = tuple(env.single_observation_space.shape)
@@ -93,7 +103,7 @@ class CNN(ActorCritic):
         self.frame_shape = frame_shape
 
     def encode_observations(self, observations, state=None):
-        frames = observations.reshape(observations.shape[0], *self.frame_shape).float() * self.obs_scale
+        frames = (observations.reshape(observations.shape[0], *self.frame_shape).float() - self.obs_offset) * self.obs_scale
         return self.encoder(frames)
 
 
