@@ -41,10 +41,14 @@ def test_a_short_training_run_passes_seventy_five_pipes(tmp_path):
 
 @pytest.mark.learning
 def test_a_short_lidar_run_learns_to_pass_pipes(tmp_path):
-    """20M steps of puffer_flappy_lidar (about 90 s): the untrained policy passes no pipe, the
-    trained one must average half a pipe per episode (measured: about 2)."""
-    first, mean, summary = train_then_eval(tmp_path, "puffer_flappy_lidar", "--train.total-timesteps", "20_000_000")
-    assert first < 0.1 and mean >= 0.5, (first, summary)
+    """20M steps of puffer_flappy_lidar at lr 0.006 (about 170 s on an idle 2-core CPU): the
+    untrained policy passes no pipe, the trained one must average 60 pipes per episode
+    (measured 2026-11-26: 162.3, 33 of 100 episodes capped). At the config's lr, 0.003, 20M
+    steps reach only about 2 pipes, too little to tell a broken change from a slow start; over
+    the config's 50M steps 0.006 did no better (228.9 against 255.3), so the config keeps 0.003."""
+    first, mean, summary = train_then_eval(tmp_path, "puffer_flappy_lidar", "--train.total-timesteps", "20_000_000",
+                                           "--train.learning-rate", "0.006")
+    assert first < 0.1 and mean >= 60, (first, summary)
 
 
 @pytest.mark.learning
