@@ -1,10 +1,21 @@
 """Shared helpers for the flappy_rl tests."""
 
+import os
+
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from flappy_rl import binding
+
+# pytest-xdist runs one worker per core (pyproject.toml), so torch computes on one thread in
+# each worker and in the commands its tests start. With torch's default of a thread per core,
+# threads wait on cores that the other worker holds: two learning tests side by side were still
+# running after 12 minutes, where one after the other they take about 5.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 # Fuzzing budgets (tests/test_fuzz.py): "ci" by default, "long" with --hypothesis-profile=long.
 # No example database: every run explores afresh, and nothing is written into the checkout.
@@ -50,6 +61,12 @@ def make_buffers(num_envs):
 @pytest.fixture
 def buffers():
     return make_buffers(4)
+
+
+def pytest_collection_modifyitems(items):
+    """The learning tests first: their files are the suite's longest (a worker runs a file's
+    tests in order), and started first they overlap everything else rather than run on at the end."""
+    items.sort(key=lambda item: not item.path.name.startswith("test_learning"))
 
 
 def pytest_addoption(parser):

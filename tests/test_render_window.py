@@ -1,6 +1,9 @@
-"""The raylib window, on a virtual display (Xvfb with Mesa's software GL), and the error without
-a display. raylib keeps one window per process, so each test runs its window in a subprocess
-(scripts in tests/xvfb/). .ci/run installs xvfb, Mesa and xdotool, so these run in CI."""
+"""The raylib window, on a virtual display (Xvfb with Mesa's software GL), Gymnasium's env
+checker opening every render mode there, and the error without a display. Every test that
+starts a virtual display is in this file, so that parallel workers never start two at once
+(xvfb-run -a could give both the same display number). raylib keeps one window per process,
+so each test runs its window in a subprocess (scripts in tests/xvfb/). .ci/run installs xvfb,
+Mesa and xdotool, so these run in CI."""
 
 import json
 import math
@@ -214,3 +217,12 @@ def test_puffer_eval_writes_an_animated_gif(tmp_path):
             gif.seek(k)
             durations.append(gif.info["duration"])
     assert abs(sum(durations) - 25 * 1000 / 30) <= 10
+
+
+@needs_xvfb
+def test_gymnasium_env_checker_passes_with_every_render_mode(tmp_path):
+    code = ("import warnings, gymnasium, flappy_rl; warnings.simplefilter('error'); "
+            "from gymnasium.utils.env_checker import check_env; "
+            "check_env(gymnasium.make('flappy_rl/FlappyBird-v0').unwrapped); print('passed')")
+    out = run_on_virtual_display([sys.executable, "-c", code], tmp_path)
+    assert out.returncode == 0 and out.stdout.endswith("passed\n"), out.stderr[-2000:]

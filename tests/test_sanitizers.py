@@ -60,7 +60,8 @@ def test_env_tests_pass_against_the_sanitized_binding(tmp_path):
               f"assert b.__file__.startswith({str(site)!r}), b.__file__; "
               "assert any('libasan' in line for line in open('/proc/self/maps')), 'no ASan runtime'; "
               "sys.exit(pytest.main(sys.argv[1:]))")
-    run = subprocess.run([sys.executable, "-c", script, "-q", "-p", "no:cacheprovider", "-x", "--soak-steps", "0",
+    # -n 0: in this one process; the suite's workers already keep every core busy.
+    run = subprocess.run([sys.executable, "-c", script, "-q", "-p", "no:cacheprovider", "-n", "0", "-x", "--soak-steps", "0",
                           *[str(ROOT / "tests" / name) for name in ENV_TESTS]],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1800)
     reports = "".join(path.read_text() for path in sorted(tmp_path.glob("*san.*")))
