@@ -26,40 +26,34 @@ def train_then_eval(tmp_path, env_name, *overrides):
                                 capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]
     summary = evaluation.stdout.strip().splitlines()[-1]
+    print(summary)  # the level reached, for the docstrings: pytest -rP shows it
     return first_score, float(re.match(r"100 episodes: mean score ([\d.]+),", summary).group(1)), summary
 
 
 @pytest.mark.learning
-def test_a_short_training_run_passes_seventy_five_pipes(tmp_path):
-    """15M steps (about 110 s on an idle 2-core CPU) with the default config, then 100 evaluation
-    episodes of the saved policy: the untrained policy passes no pipe, the trained one must
-    average 75 pipes (measured 2026-11-25: 145.6 sampled, 167.4 greedy; the previous settings,
-    one pass per batch at lr 0.003, reached 37.2 at 15M steps and would fail)."""
-    first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "15_000_000")
-    assert first < 0.1 and mean >= 75, (first, summary)
+def test_a_short_training_run_passes_sixty_pipes(tmp_path):
+    """20M steps (about 3 minutes with one torch thread, as the suite's workers run it) with the
+    default config, then 100 evaluation episodes of the saved policy: the untrained policy
+    passes no pipe, the trained one must average 60 pipes. Measured 2026-11-26 with one thread:
+    96.2 at 20M steps, 75.4 at 15M; on 2026-11-25 with two threads, 145.6 at 15M. Runs this
+    short are still on the steep part of the curve, where the thread count alone (the order of
+    float sums) moves the result that much, hence the margin. The previous settings, one pass
+    per batch at lr 0.003, reached 37.2 at 15M steps."""
+    first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "20_000_000")
+    assert first < 0.1 and mean >= 60, (first, summary)
 
 
 @pytest.mark.learning
 def test_a_short_lidar_run_learns_to_pass_pipes(tmp_path):
-    """20M steps of puffer_flappy_lidar at lr 0.006 (about 170 s on an idle 2-core CPU): the
-    untrained policy passes no pipe, the trained one must average 60 pipes per episode
-    (measured 2026-11-26: 162.3, 33 of 100 episodes capped). At the config's lr, 0.003, 20M
+    """20M steps of puffer_flappy_lidar at lr 0.006 (about 4 minutes with one torch thread, as
+    the suite's workers run it): the untrained policy passes no pipe, the trained one must
+    average 60 pipes per episode (measured 2026-11-26: 189.6 with one thread, 46 of 100 episodes
+    capped; 162.3 with two, 33 capped). At the config's lr, 0.003, 20M
     steps reach only about 2 pipes, too little to tell a broken change from a slow start; over
     the config's 50M steps 0.006 did no better (228.9 against 255.3), so the config keeps 0.003."""
     first, mean, summary = train_then_eval(tmp_path, "puffer_flappy_lidar", "--train.total-timesteps", "20_000_000",
                                            "--train.learning-rate", "0.006")
     assert first < 0.1 and mean >= 60, (first, summary)
-
-
-@pytest.mark.learning
-def test_a_short_pixels_run_learns_to_pass_pipes(tmp_path):
-    """2.5M steps of puffer_flappy_pixels (about 5.5 minutes of CNN training on a 2-core CPU):
-    the untrained policy reaches the first pipe and almost never through it (score about 0.02);
-    the trained one must average 4 pipes per episode (measured 2026-11-26: 8.31 sampled, 10.53
-    greedy). The CNN's old input scaling (1/255, no offset) left 6M steps at 0.26 pipes, and its
-    old learning rate (0.001) left 2.5M steps at 0.7."""
-    first, mean, summary = train_then_eval(tmp_path, "puffer_flappy_pixels", "--train.total-timesteps", "2_500_000")
-    assert first < 0.1 and mean >= 4, (first, summary)
 
 
 @pytest.mark.learning
@@ -72,5 +66,6 @@ def test_the_plain_pytorch_ppo_example_learns_on_the_gymnasium_vector_env():
                          timeout=1200)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
+    print(result)
     assert result["steps"] >= 2_900_000 and result["episodes"] > 1000
     assert result["mean_score_last_100"] >= 3.0, result
