@@ -42,6 +42,8 @@ def refusal(mode, argv):
          "--train.gamma must be a finite number in (0, 1], got 1.5"),
         ("--train.adam-beta2 1",
          "--train.adam-beta2 must be a finite number in [0, 1), got 1.0"),
+        ("--train.ent-anneal-from 1.5",
+         "--train.ent-anneal-from must be a finite number in [0, 1], got 1.5"),
         ("--train.update-epochs 0",
          "--train.update-epochs must be a whole number of at least 1, got 0"),
         ("--train.checkpoint-interval 0",

@@ -48,6 +48,7 @@ TRAIN_RANGES = {
     "vf_clip_coef": (0.0, FLOAT32_MAX, False, False),
     "max_grad_norm": (0.0, FLOAT32_MAX, False, False),
     "ent_coef": (0.0, FLOAT32_MAX, True, False),
+    "ent_anneal_from": (0.0, 1.0, True, True),
     "adam_beta1": (0.0, 1.0, True, False),
     "adam_beta2": (0.0, 1.0, True, False),
     "adam_eps": (0.0, FLOAT32_MAX, False, False),

@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import warnings
+from unittest import mock
 
 import torch
 
@@ -197,6 +198,34 @@ def import_pufferl():
     return pufferl
 
 
+def entropy_coefficient(ent_coef, anneal_from, fraction_done):
+    """The entropy bonus of an update: [train] ent_coef until the fraction anneal_from of the
+    run, then falling linearly to 0 at its end; anneal_from 1 keeps it constant."""
+    if anneal_from >= 1 or fraction_done <= anneal_from:
+        return ent_coef
+    return ent_coef * max(0.0, (1 - fraction_done) / (1 - anneal_from))
+
+
+def with_entropy_schedule(pufferl):
+    """PuffeRL, setting the entropy bonus before each update by [train] ent_anneal_from. An
+    entropy bonus that stays on keeps sampled play random where greedy play is sure; annealing
+    it makes the policy that eval samples from as sure as the one it trained towards.
+    PuffeRL reads ent_coef from its config at each update and offers no schedule of its own."""
+
+    class EntropyScheduled(pufferl.PuffeRL):
+        def __init__(self, config, *args, **kwargs):
+            super().__init__(config, *args, **kwargs)
+            self.initial_ent_coef = config["ent_coef"]
+
+        def train(self):
+            fraction_done = self.global_step / self.config["total_timesteps"]
+            self.config["ent_coef"] = entropy_coefficient(self.initial_ent_coef, self.config["ent_anneal_from"],
+                                                          fraction_done)
+            return super().train()
+
+    return EntropyScheduled
+
+
 def train(args, recorder=None):
     """Train with PuffeRL; returns (model path, PuffeRL's logs). `recorder` (a RunRecorder for
     the data_dir) lets a caller read the learning curve, even of a run cut short."""
@@ -224,7 +253,10 @@ def train(args, recorder=None):
         with warnings.catch_warnings():
             # PuffeRL builds a float32 autocast context even on CPU, where torch warns it is unused.
             warnings.filterwarnings("ignore", message="In CPU autocast")
-            logs = pufferl.train(args["env_name"], args, vecenv, policy, logger=recorder)
+            # pufferl.train builds its trainer from the module's PuffeRL: this is where a
+            # subclass gets in.
+            with mock.patch.object(pufferl, "PuffeRL", with_entropy_schedule(pufferl)):
+                logs = pufferl.train(args["env_name"], args, vecenv, policy, logger=recorder)
     except KeyboardInterrupt:
         stop_puffer_threads(pufferl)
         path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
