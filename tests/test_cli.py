@@ -240,6 +240,25 @@ def test_eval_plays_one_episode_per_env_and_summarizes(tmp_path, monkeypatch, ca
                          "0 capped at max_steps, 130 crashes in 0 pipes")
 
 
+def test_sampled_eval_replays_the_same_actions(tmp_path, monkeypatch, capsys):
+    """A policy that flaps with probability 1/10 whatever it sees, so that each game's length
+    is down to its draws: two evals of it play the same games, draw for draw (the sampling
+    generator is seeded with [vec] seed, as the games are)."""
+    monkeypatch.chdir(tmp_path)
+    save_policy(tmp_path / "coin.pt")
+    state = torch.load(tmp_path / "coin.pt", weights_only=True)
+    state["actor.weight"].zero_()
+    state["actor.bias"] = torch.log(torch.tensor([0.9, 0.1]))
+    torch.save(state, tmp_path / "coin.pt")
+    outputs = []
+    for _ in range(2):
+        torch.manual_seed(len(outputs))  # whatever state the generator was in before
+        assert cli.main(["eval", "puffer_flappy", "--load-model-path", "coin.pt", "--episodes", "20"]) == 0
+        outputs.append(capsys.readouterr().out)
+    lengths = {line.split("length ")[1] for line in outputs[0].splitlines()[:20]}
+    assert len(lengths) > 1 and outputs[0] == outputs[1]  # games that differ, replayed alike
+
+
 def test_eval_counts_episodes_that_reach_max_steps_as_capped(tmp_path, monkeypatch, capsys):
     """The never-flapping policy with max_steps below its 31 frames of fall: every episode is cut
     by the cap, none crashes."""

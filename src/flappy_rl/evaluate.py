@@ -40,6 +40,8 @@ def evaluate(args):
     episodes = args["episodes"] if args["episodes"] is not None else (None if human else 100)
     use_pretrained(args)
     device = resolve_device(args["train"]["device"])
+    # Sampled actions come from torch's generator: seeded, an eval replays, as its games do.
+    torch.manual_seed(args["vec"]["seed"])
     results, frames, policy, wave = [], [], None, 0
     while episodes is None or len(results) < episodes:
         num_envs = 1 if human else min(MAX_PARALLEL, episodes - len(results))
