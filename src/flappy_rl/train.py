@@ -207,9 +207,9 @@ def entropy_coefficient(ent_coef, anneal_from, fraction_done):
 
 
 def with_entropy_schedule(pufferl):
-    """PuffeRL, setting the entropy bonus before each update by [train] ent_anneal_from. An
-    entropy bonus that stays on keeps sampled play random where greedy play is sure; annealing
-    it makes the policy that eval samples from as sure as the one it trained towards.
+    """PuffeRL, setting the entropy bonus before each update by [train] ent_anneal_from. A
+    bonus that stays on to the end keeps the policy unsure where it need not be, and sampled
+    eval pays for that in crashes; annealed, the policy can grow surer over the last updates.
     PuffeRL reads ent_coef from its config at each update and offers no schedule of its own."""
 
     class EntropyScheduled(pufferl.PuffeRL):
