@@ -13,8 +13,9 @@
  *   policy Policy                    Policy (MLP) or CNN
  *   rnn None                         None or Recurrent (PufferLib's LSTMWrapper)
  *   trained_with puffer_flappy       the config it was trained with (for people; not read here)
- *   obs_scale 1                      the encoder's input is (observation - obs_offset) * obs_scale
- *   obs_offset 0                     (pixels: the sky's gray level and 1/32); obs_offset may be left out: 0
+ *   obs_scale 8                      the encoder's input is (observation - obs_offset) * obs_scale,
+ *   obs_offset 0                     scale in (0, 256] (features: [policy] obs_scale; pixels: the
+ *                                    sky's gray level and 1/32); obs_offset may be left out: 0
  *   encoder linear 8 64              the encoder's layers, in order: linear IN OUT,
  *   encoder gelu                     gelu, relu, conv2d IN_CHANNELS OUT_CHANNELS KERNEL STRIDE
  *   lstm 64 64                       Recurrent only: INPUT HIDDEN
@@ -166,8 +167,8 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
             } else if (strcmp(key, "obs_scale") == 0) {
                 char* end;
                 double scale = strtod(rest, &end);
-                if (end == rest || *end != '\0' || !(scale > 0.0 && scale <= 1.0)) {
-                    snprintf(err, err_size, "line %d: obs_scale must be a number in (0, 1]", line_number);
+                if (end == rest || *end != '\0' || !(scale > 0.0 && scale <= 256.0)) {
+                    snprintf(err, err_size, "line %d: obs_scale must be a number in (0, 256]", line_number);
                     goto done;
                 }
                 agent->obs_scale = (float)scale;

@@ -85,6 +85,8 @@ def test_unknown_mode_and_env():
     (["train", "puffer_flappy", "--policy-name", "Transformer"],
      "puffer: error: unknown policy_name 'Transformer'; valid: Policy, CNN"),
     (["train", "puffer_flappy", "--neptune"], "puffer: error: --neptune needs the neptune package: uv pip install neptune"),
+    (["train", "puffer_flappy", "--policy.obs-scale", "0"],
+     "puffer: error: [policy] --policy-name Policy: obs_scale must be in (0, 256], got 0.0"),
 ])
 def test_errors_are_one_line_with_status_2(argv, message, capsys):
     assert cli.main(argv) == 2

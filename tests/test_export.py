@@ -17,6 +17,7 @@ from flappy_rl import Flappy, binding
 from flappy_rl.cli import main
 from flappy_rl.config import c_params, parse_args
 from flappy_rl.evaluate import initial_state
+from flappy_rl.policy import load_weights
 from flappy_rl.pretrained import pretrained_files, use_pretrained
 from flappy_rl.train import env_kwargs, make_policy
 from test_c_core import SANITIZE
@@ -156,7 +157,7 @@ def test_c_logits_match_pytorch_on_real_play(name, agent_logits, tmp_path):
 def test_pretrained_policy_parity_and_demo_scores_equal_eval_greedy(agent_logits, demo, tmp_path, capsys):
     args = use_pretrained(parse_args("export", "puffer_flappy", ["--load-model-path", "pretrained"]))
     policy = policy_for(args)
-    policy.load_state_dict(torch.load(args["load_model_path"], weights_only=True))
+    load_weights(policy, args["load_model_path"], "cpu")
     description, weights = export(tmp_path, "puffer_flappy", "pretrained")
     observations, starts, torch_logits, term_sizes = record_play(policy.eval(), args, steps=1000)
     assert_parity(c_logits(agent_logits, description, weights, observations, starts, tmp_path), torch_logits, term_sizes)
@@ -190,7 +191,7 @@ def test_export_writes_named_parameters_in_order(exported):
     flat = torch.cat([tensor.detach().reshape(-1) for _, tensor in policy.named_parameters()]).numpy()
     assert np.array_equal(np.fromfile(weights, "<f4"), flat)
     lines = description.read_text().splitlines()
-    assert lines[:13] == ["flappy-policy 1", "policy Policy", "rnn None", "trained_with puffer_flappy", "obs_scale 1.0",
+    assert lines[:13] == ["flappy-policy 1", "policy Policy", "rnn None", "trained_with puffer_flappy", "obs_scale 8.0",
                           "obs_offset 0.0", "encoder linear 8 64", "encoder gelu", "encoder linear 64 64", "encoder gelu", "actor 64 2",
                           "value 64 1", f"weights {flat.size}"]
     assert "env obs_mode features" in lines and "env gap 100.0" in lines and "env difficulty normal" in lines
@@ -235,6 +236,7 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
      "unknown parameter 'gapp'; valid parameters: " + ", ".join(binding.params())),
     (lambda text: text.replace("rnn None", "rnn Recurrent"), "rnn Recurrent needs one lstm line"),
     (lambda text: text.replace("obs_offset 0.0", "obs_offset 300"), "line 6: obs_offset must be a number in [-255, 255]"),
+    (lambda text: text.replace("obs_scale 8.0", "obs_scale 300"), "line 5: obs_scale must be a number in (0, 256]"),
     # the line after the last: 13 lines, then one "env" line per parameter
     (lambda text: text + "color blue\n", f"line {14 + len(binding.params())}: unknown key 'color'"),
     (lambda text: text.replace("encoder linear 64 64", "encoder linear 64 99999999999"),
@@ -299,4 +301,4 @@ def test_pretrained_is_built_as_recorded_not_as_the_config_says_now():
     assert args["load_model_path"] == str(weights)
     assert args["policy"] == trained["policy"] and args["policy"]["hidden_size"] != 32
     assert (args["policy_name"], args["rnn_name"]) == (trained["policy_name"], trained["rnn_name"])
-    policy_for(args).load_state_dict(torch.load(weights, weights_only=True))
+    load_weights(policy_for(args), str(weights), "cpu")  # refuses weights that do not fit
