@@ -31,17 +31,15 @@ def train_then_eval(tmp_path, env_name, *overrides):
 
 
 @pytest.mark.learning
-def test_a_short_training_run_passes_sixty_pipes(tmp_path):
+def test_a_short_training_run_passes_two_hundred_pipes(tmp_path):
     """20M steps (about 3 minutes with one torch thread, as the suite's workers run it) with the
     default config, then 100 evaluation episodes of the saved policy: the untrained policy
-    passes no pipe, the trained one must average 60 pipes. Measured 2026-11-26 with one thread:
-    88.8 at 20M steps with the config's entropy schedule (the bonus falls to 0 from 10M steps
-    on); 96.2 with a constant bonus, 75.4 at 15M; on 2026-11-25 with two threads, 145.6 at 15M.
-    Runs this short are still on the steep part of the curve, where the thread count alone (the
-    order of float sums) moves the result that much, hence the margin. The previous settings,
+    passes no pipe, the trained one must average 200 pipes. Measured 2026-11-26 with one thread:
+    249.6 (80 of 100 capped). Without the config's input scale ([policy] obs_scale 8) the same
+    run reached 88.8, and 96.2 with the entropy bonus held as well; the settings before those,
     one pass per batch at lr 0.003, reached 37.2 at 15M steps."""
     first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "20_000_000")
-    assert first < 0.1 and mean >= 60, (first, summary)
+    assert first < 0.1 and mean >= 200, (first, summary)
 
 
 @pytest.mark.learning
