@@ -59,3 +59,12 @@ def test_a_checkpoint_with_a_bad_scale_shape_is_refused(tmp_path):
 def test_obs_scale_out_of_range_is_refused(obs_scale):
     with pytest.raises(ValueError, match=r"obs_scale must be in \(0, 256\], got "):
         Policy(FeatureEnv(), obs_scale=obs_scale)
+
+
+@pytest.mark.parametrize("saved", [0.0, float("nan"), 1e6])
+def test_a_checkpoint_with_a_scale_out_of_range_is_refused(tmp_path, saved):
+    state = Policy(FeatureEnv()).state_dict()
+    state["obs_scale"] = torch.tensor(saved)
+    torch.save(state, tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match=rf"odd.pt has obs_scale {saved}, outside \(0, 256\]"):
+        load_weights(Policy(FeatureEnv()), str(tmp_path / "odd.pt"), "cpu")

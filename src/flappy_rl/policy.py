@@ -150,9 +150,12 @@ def load_weights(policy, path, device):
         raise CheckpointError(f"checkpoint {path} is not a state dict of tensors")
     state = {key.removeprefix("module."): value for key, value in state.items()}
     expected = policy.state_dict()
-    for key in expected:  # saved before Policy had obs_scale: trained on unscaled observations
-        if key.endswith("obs_scale") and key not in state:
+    for key in (key for key in expected if key.endswith("obs_scale")):
+        if key not in state:  # saved before Policy had obs_scale: trained on unscaled observations
             state[key] = torch.tensor(1.0)
+        elif state[key].numel() == 1 and not 0 < float(state[key]) <= MAX_OBS_SCALE:
+            raise CheckpointError(f"checkpoint {path} has obs_scale {float(state[key])}, "
+                                  f"outside (0, {MAX_OBS_SCALE:g}]")
     first_layer = next((key for key in expected if key.endswith("encoder.0.weight")), None)
     if first_layer in state and expected[first_layer].dim() == 2 and state[first_layer].dim() == 2 \
             and state[first_layer].shape[1] != expected[first_layer].shape[1]:  # the likeliest mix-up, named as such
