@@ -475,11 +475,11 @@ static inline void flappy_log_episode(const Flappy* env, FlappyLog* log) {
  *   0  bird height: centre y scaled so the top of the screen is -1 and the ground is +1
  *   1  bird vertical speed / max(flap_speed, max_fall_speed), positive = falling
  *   2  next pipe: (its left edge - the bird's left edge) / WORLD_WIDTH
- *   3  next pipe: (gap top - bird top) / GROUND_Y; negative = the bird's top is above the gap
+ *   3  next pipe: (gap top - bird top) / GROUND_Y; positive = the bird's top is above the gap
  *   4  next pipe: (gap bottom - bird bottom) / GROUND_Y; negative = the bird's bottom is below it
  *   5-7  the same three for the pipe after it
  * "Next pipe" is the first one whose right edge is right of the bird's left edge. While the
- * bird overlaps a pipe horizontally, a negative 3 or 4 means a crash.
+ * bird overlaps a pipe horizontally, a positive 3 or a negative 4 means a crash.
  */
 #define FLAPPY_FEATURES 8
 #define FLAPPY_OBS_Y_SCALE (2.0 / FLAPPY_GROUND_Y)

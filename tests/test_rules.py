@@ -111,12 +111,16 @@ def hover(env, y_target, frames):
 def test_pipe_crash_on_the_first_frame_in_the_column(y_target):
     """A bird hovering above every possible gap (top < 80.9) or below every possible gap
     (bottom > 323.6) crashes on the frame the first pipe's left edge passes the bird's right
-    edge: 488 - 4 * 100 = 88 < 57.6 + 34 <= 92."""
+    edge: 488 - 4 * 100 = 88 < 57.6 + 34 <= 92. On the frame before, the observation says which
+    edge it will hit: feature 3 > 0 (the bird's top above the gap's) or feature 4 < 0 (its
+    bottom below the gap's)."""
     for seed in range(5):
         env = Flappy(seed=seed)
-        frames = hover(env, y_target, 100)
-        assert not any(term for _, term in frames[:99])
-        assert frames[99] == (-1, True)
+        frames = hover(env, y_target, 99)
+        assert not any(term for _, term in frames)
+        top_margin, bottom_margin = env.observations[0, 3], env.observations[0, 4]
+        assert (top_margin > 0 and bottom_margin > 0) if y_target == 30 else (top_margin < 0 and bottom_margin < 0)
+        assert hover(env, y_target, 1) == [(-1, True)]
 
 
 def test_scoring_moment_and_pipe_recycling():

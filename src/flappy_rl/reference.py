@@ -93,7 +93,7 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     | 0     | bird height: centre y scaled so the screen's top is -1 and the ground +1  |
     | 1     | bird vertical speed / max(flap_speed, max_fall_speed), positive = falling |
     | 2     | next pipe: (left edge - bird's left edge) / 288                           |
-    | 3     | next pipe: (gap top - bird top) / 404.48; < 0: bird's top above the gap   |
+    | 3     | next pipe: (gap top - bird top) / 404.48; > 0: bird's top above the gap   |
     | 4     | next pipe: (gap bottom - bird bottom) / 404.48; < 0: bird's bottom below  |
     | 5-7   | the same three for the pipe after the next                                |
 
