@@ -18,10 +18,10 @@ def refusal(mode, argv):
 
 
 @pytest.mark.parametrize("argv,message", [
-        ("--train.bptt-horizon 7",
-         "--train.minibatch-size 8192 is more than one batch (7168 = 1024 agents x 7 bptt steps): use --train.minibatch-size 7168, or a bigger batch (--train.bptt-horizon, --env.num-envs)"),
+        ("--train.bptt-horizon 3",
+         "--train.minibatch-size 8192 is more than one batch (6144 = 2048 agents x 3 bptt steps): use --train.minibatch-size 6144, or a bigger batch (--train.bptt-horizon, --env.num-envs)"),
         ("--train.minibatch-size 1000000",
-         "--train.minibatch-size 1000000 is more than one batch (65536 = 1024 agents x 64 bptt steps): use --train.minibatch-size 65536, or a bigger batch (--train.bptt-horizon, --env.num-envs)"),
+         "--train.minibatch-size 1000000 is more than one batch (131072 = 2048 agents x 64 bptt steps): use --train.minibatch-size 131072, or a bigger batch (--train.bptt-horizon, --env.num-envs)"),
         ("--train.max-minibatch-size 1000",
          "--train.minibatch-size 8192 is above --train.max-minibatch-size 1000, so it must be a multiple of it (gradients accumulate over whole minibatches): use --train.minibatch-size 960"),
         ("--train.minibatch-size 65536 --train.max-minibatch-size 1000",
@@ -29,7 +29,7 @@ def refusal(mode, argv):
         ("--train.minibatch-size 100",
          "--train.minibatch-size 100 must be a multiple of --train.bptt-horizon 64 (minibatches are whole rows of 64 steps): use --train.minibatch-size 64"),
         ("--train.batch-size 1000",
-         "--train.batch-size 1000 must be a multiple of 65536 (agents per vector batch x --train.bptt-horizon 64) and at least 65536 (1024 agents x 64 bptt steps): use auto (65536)"),
+         "--train.batch-size 1000 must be a multiple of 131072 (agents per vector batch x --train.bptt-horizon 64) and at least 131072 (2048 agents x 64 bptt steps): use auto (131072)"),
         ("--train.batch-size 0",
          "--train.batch-size must be a whole number of at least 1, got 0"),
         ("--train.learning-rate 0",
@@ -98,7 +98,7 @@ def test_train_refuses_what_puffer_cannot_run(argv, message, tmp_path, monkeypat
     assert refusal("train", argv.split()) == message
 
 
-@pytest.mark.parametrize("argv", ["--train.bptt-horizon 7", "--train.minibatch-size 1000000",
+@pytest.mark.parametrize("argv", ["--train.bptt-horizon 3", "--train.minibatch-size 1000000",
                                   "--train.max-minibatch-size 1000", "--train.minibatch-size 100",
                                   "--train.minibatch-size 65536 --train.max-minibatch-size 1000",
                                   "--env.num-envs 100 --train.bptt-horizon 3 --train.minibatch-size 100"])
@@ -126,8 +126,8 @@ def test_a_run_shorter_than_one_batch_is_rounded_up_to_one_batch(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     args = parse_args("train", "puffer_flappy", ["--train.total-timesteps", "60000"])
     check(args)
-    assert args["train"]["total_timesteps"] == 65536
-    assert capsys.readouterr().err == ("puffer: note: --train.total-timesteps 60000 is less than one batch (65536); "
+    assert args["train"]["total_timesteps"] == 131072
+    assert capsys.readouterr().err == ("puffer: note: --train.total-timesteps 60000 is less than one batch (131072); "
                                        "training one batch\n")
 
 
