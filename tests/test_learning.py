@@ -36,8 +36,9 @@ def test_a_short_training_run_passes_two_hundred_pipes(tmp_path):
     default config, then 100 evaluation episodes of the saved policy: the untrained policy
     passes no pipe, the trained one must average 200 pipes. Measured 2026-11-26 with one thread:
     260.5 (90 of 100 capped); 249.6 (80 capped) with 1024 birds, the config's before 2048.
-    Without the config's input scale ([policy] obs_scale 8) the 1024-bird run reached 88.8, and 96.2 with the entropy bonus held as well; the settings before those,
-    one pass per batch at lr 0.003, reached 37.2 at 15M steps."""
+    Without the config's input scale ([policy] obs_scale 8) the 1024-bird run reached 88.8, and
+    96.2 with the entropy bonus held as well; the settings before those, one pass per batch at
+    lr 0.003, reached 37.2 at 15M steps."""
     first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "20_000_000")
     assert first < 0.1 and mean >= 200, (first, summary)
 
