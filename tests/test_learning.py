@@ -45,15 +45,17 @@ def test_a_short_training_run_passes_two_hundred_pipes(tmp_path):
 
 @pytest.mark.learning
 def test_a_short_lidar_run_learns_to_pass_pipes(tmp_path):
-    """20M steps of puffer_flappy_lidar at lr 0.006 (about 4 minutes with one torch thread, as
-    the suite's workers run it): the untrained policy passes no pipe, the trained one must
-    average 60 pipes per episode (measured 2026-11-26: 189.6 with one thread, 46 of 100 episodes
-    capped; 162.3 with two, 33 capped). At the config's lr, 0.003, 20M
-    steps reach only about 2 pipes, too little to tell a broken change from a slow start; over
-    the config's 50M steps 0.006 did no better (228.9 against 255.3), so the config keeps 0.003."""
+    """20M steps of puffer_flappy_lidar at lr 0.006, with one flap in twenty at first (about 4
+    minutes with one torch thread, as the suite's workers run it): the untrained policy passes
+    no pipe, the trained one must average 40 pipes per episode. Measured 2026-12-02 with one
+    thread: 95.8, and 85.0 and 76.7 with --train.seed 1 and 2. The config's half-and-half start
+    passes no pipe until a plateau ends, and when it ends varies: the same 20M-step run at lr
+    0.006 reached 189.6 on 2026-11-26 and 6.7 on 2026-12-02 (same command and seed, another
+    day's host). From one flap in twenty the score climbs from the first million steps."""
     first, mean, summary = train_then_eval(tmp_path, "puffer_flappy_lidar", "--train.total-timesteps", "20_000_000",
-                                           "--train.learning-rate", "0.006")
-    assert first < 0.1 and mean >= 60, (first, summary)
+                                           "--train.learning-rate", "0.006",
+                                           "--policy.initial-flap-probability", "0.05")
+    assert first < 0.1 and mean >= 40, (first, summary)
 
 
 @pytest.mark.learning
