@@ -87,7 +87,7 @@ def refusal(mode, argv):
         ("--env.gap 1000",
          "[env] gap must be in [30, 240], got 1000"),
         ("--rnn-name Recurrent --rnn.input-size 32",
-         "--rnn.input-size 32 must equal the policy's hidden size (--policy.hidden-size 64): the LSTM sits between the policy's encoder and its heads"),
+         "--rnn.input-size 32 must equal the policy's hidden size (--policy.hidden-size 128): the LSTM sits between the policy's encoder and its heads"),
         ("--rnn-name LSTM",
          "unknown rnn_name 'LSTM'; valid: Recurrent or None"),
         ("--policy.hidden-size 0",

@@ -169,7 +169,7 @@ def test_train_writes_a_checkpoint_that_eval_plays(tmp_path):
     assert f"model saved to experiments/{model.name}" in train.stdout
     (curve,) = (tmp_path / "experiments").glob("*.csv")
     assert curve.read_text().startswith("agent_steps,uptime,SPS,environment/score")
-    assert torch.load(model, weights_only=True)["encoder.0.weight"].shape == (64, 8)
+    assert torch.load(model, weights_only=True)["encoder.0.weight"].shape == (128, 8)
     out = puffer("eval", "puffer_flappy", "--load-model-path", "latest", "--render-mode", "None", "--episodes", "3",
                  cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -178,7 +178,7 @@ def test_train_writes_a_checkpoint_that_eval_plays(tmp_path):
     assert lines[3].startswith("3 episodes: mean score ")
 
 
-def save_policy(path, obs_size=8, hidden_size=64):
+def save_policy(path, obs_size=8, hidden_size=128):
     class FakeEnv:
         single_observation_space = type("Box", (), {"shape": (obs_size,)})()
         single_action_space = type("Discrete", (), {"n": 2})()
@@ -197,8 +197,8 @@ def save_policy(path, obs_size=8, hidden_size=64):
      "checkpoint other.pt is not a state dict of tensors"),
     (lambda d: save_policy(d / "lidar.pt", obs_size=180), ["--load-model-path", "lidar.pt"],
      "checkpoint lidar.pt was trained on observations of size 180, but this env gives 8"),
-    (lambda d: save_policy(d / "big.pt", hidden_size=128), ["--load-model-path", "big.pt"],
-     "checkpoint big.pt does not fit this policy: encoder.0.weight has shape [128, 8], the policy's is [64, 8]"),
+    (lambda d: save_policy(d / "small.pt", hidden_size=64), ["--load-model-path", "small.pt"],
+     "checkpoint small.pt does not fit this policy: encoder.0.weight has shape [64, 8], the policy's is [128, 8]"),
     (lambda d: save_policy(d / "ok.pt"), ["--load-model-path", "ok.pt", "--render-mode", "window"],
      "unknown --render-mode 'window'; valid: None, human, rgb_array"),
     (lambda d: save_policy(d / "ok.pt"), ["--load-model-path", "ok.pt", "--episodes", "0"],

@@ -192,8 +192,8 @@ def test_export_writes_named_parameters_in_order(exported):
     assert np.array_equal(np.fromfile(weights, "<f4"), flat)
     lines = description.read_text().splitlines()
     assert lines[:13] == ["flappy-policy 1", "policy Policy", "rnn None", "trained_with puffer_flappy", "obs_scale 8.0",
-                          "obs_offset 0.0", "encoder linear 8 64", "encoder gelu", "encoder linear 64 64", "encoder gelu", "actor 64 2",
-                          "value 64 1", f"weights {flat.size}"]
+                          "obs_offset 0.0", "encoder linear 8 128", "encoder gelu", "encoder linear 128 128", "encoder gelu", "actor 128 2",
+                          "value 128 1", f"weights {flat.size}"]
     assert "env obs_mode features" in lines and "env gap 100.0" in lines and "env difficulty normal" in lines
     assert "env frame_skip 1" in lines  # the C programs play at the frame_skip the policy was trained with
 
@@ -210,7 +210,7 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
         (tmp_path / "w.bin").write_bytes((data + bytes(8))[:size])
         assert run_c(demo, description, tmp_path / "w.bin") == (
             2, "", f"flappy_demo: {description} with {tmp_path / 'w.bin'}: the weights hold {floats} floats "
-                   f"({4 * floats} bytes), but the description's policy needs 4931 (19724 bytes)\n")
+                   f"({4 * floats} bytes), but the description's policy needs 18051 (72204 bytes)\n")
     (tmp_path / "w.bin").write_bytes(data[:-1])
     assert run_c(demo, description, tmp_path / "w.bin") == (
         2, "", f"flappy_demo: {tmp_path / 'w.bin'} has {len(data) - 1} bytes, not a whole number of float32 weights\n")
@@ -226,10 +226,10 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
      "line 8: unknown layer 'tanh'; known: linear, conv2d, relu, gelu"),
     (lambda text: text.replace("env obs_mode features", "env obs_mode lidar"),
      "line 7: encoder linear takes 8 values, but gets 181"),
-    (lambda text: text.replace("actor 64 2", "actor 64 3"), "line 11: the actor head must give 2 values, not 3"),
-    (lambda text: text.replace("actor 64 2", "actor 32 2"), "the actor takes 32 values, but gets 64"),
-    (lambda text: text.replace("weights 4931", "weights 4930"),
-     "the description's layers take 4931 weights, but it says weights 4930"),
+    (lambda text: text.replace("actor 128 2", "actor 128 3"), "line 11: the actor head must give 2 values, not 3"),
+    (lambda text: text.replace("actor 128 2", "actor 32 2"), "the actor takes 32 values, but gets 128"),
+    (lambda text: text.replace("weights 18051", "weights 18050"),
+     "the description's layers take 18051 weights, but it says weights 18050"),
     (lambda text: text.replace("env gap 100.0", "env gap wide"), "gap must be a number, got str"),
     (lambda text: text.replace("env gap 100.0", "env gap 1000"), "gap must be in [30, 240], got 1000"),
     (lambda text: text.replace("env gap 100.0", "env gapp 100"),
@@ -239,8 +239,8 @@ def test_demo_refuses_a_truncated_or_oversized_weights_file(exported, demo, tmp_
     (lambda text: text.replace("obs_scale 8.0", "obs_scale 300"), "line 5: obs_scale must be a number in (0, 256]"),
     # the line after the last: 13 lines, then one "env" line per parameter
     (lambda text: text + "color blue\n", f"line {14 + len(binding.params())}: unknown key 'color'"),
-    (lambda text: text.replace("encoder linear 64 64", "encoder linear 64 99999999999"),
-     "line 9: bad or too large sizes in 'encoder linear 64 99999999999'"),
+    (lambda text: text.replace("encoder linear 128 128", "encoder linear 128 99999999999"),
+     "line 9: bad or too large sizes in 'encoder linear 128 99999999999'"),
 ])
 def test_demo_refuses_a_description_that_does_not_fit(exported, demo, tmp_path, edit, message):
     description, weights = exported
