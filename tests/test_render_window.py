@@ -149,13 +149,15 @@ def test_play_on_a_display_that_is_not_there_fails_with_one_line():
 
 
 def falling_checkpoint(path):
-    """A policy that never flaps (its birds crash on frame 31), saved as a checkpoint."""
+    """A policy of the default config's shape that never flaps (its birds crash on frame 31),
+    saved as a checkpoint."""
     import torch
 
     from flappy_rl import Flappy
+    from flappy_rl.config import load_config
     from flappy_rl.policy import Policy
 
-    policy = Policy(Flappy())
+    policy = Policy(Flappy(), **load_config("puffer_flappy")["policy"])
     state = policy.state_dict()
     state["actor.weight"].zero_()
     state["actor.bias"] = torch.tensor([10.0, -10.0])
