@@ -19,7 +19,7 @@ from conftest import scripted_action
 from test_parity import PARAM_SETS
 
 MODES = [dict(), dict(obs_mode="lidar", lidar_rays=15), dict(obs_mode="pixels", pixels_stack=3, pixels_width=12,
-                                                              pixels_height=20)]
+                                                              pixels_height=26)]
 
 
 def make_vec(num_envs, **kwargs):

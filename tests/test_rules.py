@@ -88,7 +88,7 @@ def test_flap_is_ignored_two_bird_heights_above_the_screen():
     assert ys[34] - ys[33] == -7
 
 
-@pytest.mark.parametrize("gravity,max_fall", [(0.5, 10.0), (1.0, 5.0), (2.5, 7.25), (0.0, 10.0)])
+@pytest.mark.parametrize("gravity,max_fall", [(0.5, 10.0), (1.0, 5.0), (2.5, 7.25), (0.1, 10.0)])
 def test_gravity_and_fall_cap_parameters(gravity, max_fall):
     env = Flappy(gravity=gravity, max_fall_speed=max_fall, flap_speed=3)
     vy = -3.0
