@@ -172,6 +172,20 @@ static inline FlappyParams flappy_default_params(void) {
     return p;
 }
 
+/* v as the shortest of %.15g, %.16g and %.17g that reads back as v (as Python's repr writes 0.1). */
+typedef struct {
+    char text[32];
+} FlappyNumberText;
+
+static inline FlappyNumberText flappy_number_text(double v) {
+    FlappyNumberText out;
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(out.text, sizeof(out.text), "%.*g", digits, v);
+        if (strtod(out.text, NULL) == v) break;
+    }
+    return out;
+}
+
 /* Apply the difficulty preset, then check the ranges: 0 when every parameter is in range;
  * otherwise -1 and a one-line message in err. Ranges are checked as !(lo <= v && v <= hi), so
  * NaN is refused too. Resolving twice gives the same parameters. */
@@ -181,8 +195,9 @@ static inline int flappy_resolve_params(FlappyParams* p, char* err, size_t err_s
     FLAPPY_DIFFICULTY_PRESETS(FLAPPY_APPLY_PRESET)
 #define FLAPPY_PARAM_CHECK(kind, name, dflt, lo, hi, doc)                                         \
     if (!((double)(lo) <= (double)p->name && (double)p->name <= (double)(hi))) {                  \
-        snprintf(err, err_size, "%s must be in [%.17g, %.17g], got %.17g", #name, (double)(lo),  \
-                 (double)(hi), (double)p->name);                                                  \
+        snprintf(err, err_size, "%s must be in [%s, %s], got %s", #name,                          \
+                 flappy_number_text((double)(lo)).text, flappy_number_text((double)(hi)).text,     \
+                 flappy_number_text((double)p->name).text);                                       \
         return -1;                                                                                \
     }
     FLAPPY_PARAMS(FLAPPY_PARAM_CHECK)
