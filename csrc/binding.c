@@ -341,14 +341,32 @@ static int copy_checked_actions(PyArrayObject* arr, int32_t* dst, npy_intp n) {
     return -1;
 }
 
+/* Whether arr's elements may lie in [start, start + bytes): its extent from its strides. */
+static int may_overlap(PyArrayObject* arr, const void* start, size_t bytes) {
+    if (PyArray_SIZE(arr) == 0) return 0;
+    const char* low = PyArray_BYTES(arr);
+    const char* high = low + PyArray_ITEMSIZE(arr);
+    for (int d = 0; d < PyArray_NDIM(arr); d++) {
+        npy_intp span = (PyArray_DIM(arr, d) - 1) * PyArray_STRIDE(arr, d);
+        if (span < 0) low += span; else high += span;
+    }
+    return low < (const char*)start + bytes && (const char*)start < high;
+}
+
 static int load_actions(VecEnv* handle, PyObject* obj) {
     FlappyVec* vec = &handle->vec;
+    const size_t action_bytes = (size_t)vec->num_envs * sizeof(int32_t);
     if (PyArray_Check(obj)) {
         PyArrayObject* arr = (PyArrayObject*)obj;
-        if (PyArray_DATA(arr) == (void*)vec->actions) return 0; /* the action buffer itself */
-        /* The common case, PufferLib's own int32 actions: check all, then one copy. */
-        if (PyArray_TYPE(arr) == NPY_INT32 && PyArray_NDIM(arr) == 1 && PyArray_DIM(arr, 0) == vec->num_envs &&
-            PyArray_IS_C_CONTIGUOUS(arr) && PyArray_ISALIGNED(arr) && PyArray_ISNOTSWAPPED(arr)) {
+        int plain = PyArray_TYPE(arr) == NPY_INT32 && PyArray_NDIM(arr) == 1 &&
+                    PyArray_DIM(arr, 0) == vec->num_envs && PyArray_IS_C_CONTIGUOUS(arr) && PyArray_ISALIGNED(arr) &&
+                    PyArray_ISNOTSWAPPED(arr);
+        /* The action buffer itself, as it is (not a view of it with another shape, type or
+         * order): its values are checked before the step. */
+        if (plain && PyArray_DATA(arr) == (void*)vec->actions) return 0;
+        /* The common case, PufferLib's own int32 actions: check all, then one copy (memmove: the
+         * array may overlap the buffer). */
+        if (plain) {
             const int32_t* src = PyArray_DATA(arr);
             uint32_t any_bad = 0;
             for (int i = 0; i < vec->num_envs; i++) any_bad |= (uint32_t)src[i] > 1u;
@@ -358,12 +376,20 @@ static int load_actions(VecEnv* handle, PyObject* obj) {
                 raise_bad_action(src[i], i);
                 return -1;
             }
-            memcpy((int32_t*)vec->actions, src, (size_t)vec->num_envs * sizeof(int32_t));
+            memmove((int32_t*)vec->actions, src, action_bytes);
             return 1;
         }
     }
     PyArrayObject* arr = (PyArrayObject*)PyArray_FROM_OF(obj, NPY_ARRAY_ALIGNED | NPY_ARRAY_NOTSWAPPED);
     if (arr == NULL) return -1;
+    /* A view of the action buffer in another order (act[::-1]) would be read while it is
+     * written: read a copy instead. */
+    if (may_overlap(arr, vec->actions, action_bytes)) {
+        PyArrayObject* copy = (PyArrayObject*)PyArray_NewCopy(arr, NPY_CORDER);
+        Py_DECREF(arr);
+        if (copy == NULL) return -1;
+        arr = copy;
+    }
     int status = -1;
     if (PyArray_NDIM(arr) != 1 || PyArray_DIM(arr, 0) != vec->num_envs) {
         PyObject* shape = PyObject_GetAttrString((PyObject*)arr, "shape");

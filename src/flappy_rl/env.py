@@ -24,8 +24,9 @@ class Flappy(pufferlib.PufferEnv):
     - Each step overwrites rewards, terminals and truncations for every env. An env whose
       episode ended (terminal on a crash, truncation at `max_steps`) resets itself at once, and
       its observation is the first of the new episode.
-    - Every `log_interval` steps, if episodes ended since the last report, `step` returns in
-      its info list one dict of means over them: score (pipes), episode_return,
+    - Every `log_interval` steps, if episodes ended since the last report (or the last
+      `reset`, which starts the statistics afresh), `step` returns in its info list one dict
+      of means over them: score (pipes), episode_return,
       episode_length, perf (score / 50, capped at 1), the episodes' gap, pipe_speed,
       pipe_spacing and gravity (which vary with the *_spread parameters) and n (their number).
     - Seeding: env i draws its pipes from a PCG32 generator seeded with (seed, i), so its
@@ -78,6 +79,7 @@ class Flappy(pufferlib.PufferEnv):
 
     def reset(self, seed=0):
         binding.vec_reset(self.c_envs, seed)
+        binding.vec_log(self.c_envs)  # drop the episodes before the reset: a report covers those after it
         self.steps_since_log = 0
         return self.observations, []
 
