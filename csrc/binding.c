@@ -452,6 +452,21 @@ static const Flappy* env_at(VecEnv* handle, Py_ssize_t i) {
     return &handle->vec.envs[i];
 }
 
+/* (handle, i, seed, stream): reseed env i's generator with (seed, stream); its next episode
+ * (after vec_reset(handle) or its own end) draws from there. For vector envs that seed each
+ * env by itself, as Gymnasium's do (env i with seed + i). */
+static PyObject* vec_seed_env(PyObject* self, PyObject* args) {
+    PyObject *handle_obj, *seed_obj, *stream_obj;
+    Py_ssize_t i;
+    if (!PyArg_ParseTuple(args, "OnOO:vec_seed_env", &handle_obj, &i, &seed_obj, &stream_obj)) return NULL;
+    VecEnv* handle = checked_open_handle(handle_obj);
+    if (handle == NULL || env_at(handle, i) == NULL) return NULL;
+    uint64_t seed, stream;
+    if (parse_seed(seed_obj, &seed) != 0 || parse_seed(stream_obj, &stream) != 0) return NULL;
+    flappy_rng_seed(&handle->vec.envs[i].rng, seed, stream);
+    Py_RETURN_NONE;
+}
+
 static PyObject* env_get(PyObject* self, PyObject* args) {
     PyObject* handle_obj;
     Py_ssize_t i;
@@ -765,6 +780,8 @@ static PyMethodDef methods[] = {
     {"vec_log", vec_log, METH_O, "vec_log(handle) -> dict of means over episodes finished since the last call"},
     {"vec_close", vec_close, METH_O, "vec_close(handle): free the envs; the handle can't be used again"},
     {"env_get", env_get, METH_VARARGS, "env_get(handle, i) -> dict: the state of env i"},
+    {"vec_seed_env", vec_seed_env, METH_VARARGS,
+     "vec_seed_env(handle, i, seed, stream): reseed env i's generator with (seed, stream), for its next episode"},
     {"params", params, METH_NOARGS, "params() -> {name: (default, min, max)}"},
     {"check_params", (PyCFunction)(void (*)(void))check_params, METH_VARARGS | METH_KEYWORDS,
      "check_params(**params) -> {name: value}: the defaults overridden by params, after the checks vec_init makes"},
