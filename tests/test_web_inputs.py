@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from flappy_rl import binding
 from test_c_core import SANITIZE
+from test_web import browser, open_page, site, url  # noqa: F401 (the page's fixtures, shared)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PUFFERNET = pathlib.Path(pufferlib.__file__).parent / "extensions"
@@ -179,3 +180,31 @@ def test_web_module_survives_any_order_of_calls(seed, web_calls, policy_files):
     status, out, err = run_c(web_calls, 20_000, seed, *files)
     assert (status, err) == (0, ""), err[-3000:]
     assert out.startswith("ok: 20000 calls")
+
+
+# -- the page: options from the URL ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query,message", [
+    ("?seed=-1", "?seed= must be a whole number in [0, 2^53), got '-1'"),  # was passed to web_restart as it was
+    ("?seed=abc", "?seed= must be a whole number in [0, 2^53), got 'abc'"),
+    ("?seed=1e3", "?seed= must be a whole number in [0, 2^53), got '1e3'"),
+    ("?seed=9007199254740992", "?seed= must be a whole number in [0, 2^53), got '9007199254740992'"),
+    ("?seed=2.5&mode=fly", "?seed= must be a whole number in [0, 2^53), got '2.5'; ?mode= must be play or watch, "
+                           "got 'fly'"),
+    ("?speed=7&paused=yes", "?speed= must be one of the speed menu's values, got '7'; ?paused= must be 0 or 1, "
+                            "got 'yes'"),
+    ("?gapp=120", "unknown URL option 'gapp'"),
+])
+def test_the_page_refuses_bad_url_options_with_a_message(open_page, query, message):
+    page = open_page(query)
+    state = page.state()
+    assert state["message"] == message
+    assert isinstance(state["seed"], int) and 0 <= state["seed"] < 2**31  # a random seed, as without ?seed=
+    page.js("flappy.advance(5)")  # the game runs
+    assert page.errors == []
+
+
+def test_the_largest_seed_a_page_takes(open_page):
+    page = open_page("?seed=9007199254740991&paused=1")
+    assert (page.state()["message"], page.state()["seed"]) == ("", 2**53 - 1)
