@@ -165,6 +165,7 @@ EMSCRIPTEN_KEEPALIVE int web_restart(double seed) {
     }
     if (agent != NULL) flappy_agent_reset(agent);
     last_score = 0;
+    message[0] = '\0';
     return 0;
 }
 

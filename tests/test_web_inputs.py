@@ -171,11 +171,27 @@ def test_demo_plays_or_refuses_any_files_and_arguments_in_one_line(policy, edits
 
 # -- the web module ----------------------------------------------------------------------------
 
+def test_web_module_refuses_an_agent_of_another_observation_and_bad_seeds(web_calls, policy_files):
+    """The review's cases: an agent of another observation mode, loaded after a restart, read
+    past the observation buffer when it acted; web_restart(-1.0) converted an out-of-range
+    double to an integer. Now the agent waits for a restart, and the seed is refused."""
+    status, out, err = run_c(web_calls, "review", *policy_files["pixels"], *policy_files["lidar233"])
+    assert (status, err) == (0, ""), err[-3000:]
+    refused = "seed must be a whole number in [0, 2^53), got"
+    assert out.splitlines() == [
+        "load pixels: 0", "restart 3: 0", f"act: {out.splitlines()[2][-1]}", "load lidar: 0",
+        "act: 0 (these env parameters give pixels observations of shape (1, 26, 9) uint8; the policy takes lidar "
+        "observations of shape (234,) float32)",
+        "step: 0", "restart 4: 0", "act after restart: ok",
+        f"restart -1: -1 ({refused} -1)", f"restart 0.5: -1 ({refused} 0.5)",
+        f"restart 9007199254740992: -1 ({refused} 9007199254740992)", f"restart 1.0000000000000001e+300: -1 "
+        f"({refused} 1.0000000000000001e+300)", "step: 0"]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_web_module_survives_any_order_of_calls(seed, web_calls, policy_files):
-    """The review's cases among them: an agent of another observation mode acting before a
-    restart read past the observation buffer; web_restart(-1.0) converted an out-of-range
-    double to an integer."""
+    """Every export, in random orders with random arguments (agents of every observation mode,
+    seeds of any double, indices out of the table): no sanitizer report."""
     files = [path for name in ("features", "lidar", "pixels", "lidar233") for path in policy_files[name]]
     status, out, err = run_c(web_calls, 20_000, seed, *files)
     assert (status, err) == (0, ""), err[-3000:]

@@ -2,6 +2,7 @@
  * arguments, for the sanitizers (tests/test_web_inputs.py builds it with ASan + UBSan).
  *
  *   web_calls CALLS SEED [DESCRIPTION WEIGHTS]...
+ *   web_calls review PIXELS_DESCRIPTION PIXELS_WEIGHTS LIDAR_DESCRIPTION LIDAR_WEIGHTS
  *
  * Makes CALLS calls drawn with PCG32 from SEED: parameters set by name (known or not) to text
  * (valid, out of range, not a number), restarts with any double as the seed (negative, NaN,
@@ -52,7 +53,41 @@ static char* read_all(const char* path, long* size) {
     return data;
 }
 
+/* The review's cases, in order, each call's result printed: an agent of another observation
+ * mode loaded after a restart acts (it read past the observation buffer), then restarts with
+ * out-of-range seeds (UBSan: a double out of the integer's range converted). */
+static int review_cases(Policy* pixels, Policy* lidar) {
+    printf("load pixels: %d\n", web_agent_load(pixels->description, pixels->weights, pixels->num_weights));
+    printf("restart 3: %d\n", web_restart(3.0));
+    printf("act: %d\n", web_agent_act());
+    printf("load lidar: %d\n", web_agent_load(lidar->description, lidar->weights, lidar->num_weights));
+    printf("act: %d (%s)\n", web_agent_act(), web_message());
+    printf("step: %d\n", web_step(1));
+    printf("restart 4: %d\n", web_restart(4.0));
+    printf("act after restart: %s\n", web_agent_act() >= 0 && web_message()[0] == '\0' ? "ok" : web_message());
+    const double seeds[] = {-1.0, 0.5, 9007199254740992.0, 1e300};
+    for (int k = 0; k < 4; k++) printf("restart %.17g: %d (%s)\n", seeds[k], web_restart(seeds[k]), web_message());
+    printf("step: %d\n", web_step(0));
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 6 && strcmp(argv[1], "review") == 0) {
+        Policy policies[2];
+        for (int k = 0; k < 2; k++) {
+            long size = 0, weight_bytes = 0;
+            policies[k].description = read_all(argv[2 + 2 * k], &size);
+            policies[k].weights = (float*)read_all(argv[3 + 2 * k], &weight_bytes);
+            policies[k].num_weights = (int)(weight_bytes / 4);
+            if (policies[k].description == NULL || policies[k].weights == NULL) return 2;
+        }
+        int status = web_main() != 0 || review_cases(&policies[0], &policies[1]);
+        for (int k = 0; k < 2; k++) {
+            free(policies[k].description);
+            free(policies[k].weights);
+        }
+        return status;
+    }
     if (argc < 3 || argc % 2 == 0) {
         fprintf(stderr, "usage: web_calls CALLS SEED [DESCRIPTION WEIGHTS]...\n");
         return 2;
