@@ -124,8 +124,8 @@ EMSCRIPTEN_KEEPALIVE int web_agent_load(const char* description, const float* we
  * web_agent_flap_probability); 0 without an agent, or with one that observes otherwise than
  * the game (loaded since the last web_restart: message says so). */
 EMSCRIPTEN_KEEPALIVE int web_agent_act(void) {
-    if (agent == NULL || game.envs == NULL || flappy_agent_check_obs(agent, &game.params, message, sizeof(message)) != 0)
-        return 0;
+    if (agent == NULL || game.envs == NULL) return 0;
+    if (flappy_agent_check_obs(agent, &game.params, message, sizeof(message)) != 0) return 0;
     return flappy_agent_act(agent, observation, logits);
 }
 

@@ -98,8 +98,9 @@ class FlappyEnv(gymnasium.Env):
       raises `gymnasium.error.ResetNeeded` until `reset` is called. `info` is always empty.
     - Seeding: `reset(seed=s)` seeds the pipes' PCG32 generator with (s, env_index), so env
       `env_index` of `flappy_rl.Flappy` reset with s plays the same game (and, with the
-      default env_index 0, env i of `FlappyVectorEnv` reset with s - i). `reset()` without a seed continues the generator (the first one draws a seed
-      from `self.np_random`, seeded from entropy).
+      default env_index 0, env i of `FlappyVectorEnv` reset with s - i). `reset()` without a
+      seed continues the generator (the first one draws a seed from `self.np_random`, seeded
+      from entropy).
     - Rendering shows the game: `render_mode="rgb_array"` returns a new (512, 288, 3) uint8
       frame drawn in C (no display needed); `render_mode="human"` draws into a raylib window
       (`render_scale`, `render_fps`) on every `step` and `reset`, and raises

@@ -116,8 +116,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     world from y = -96 down to the bottom of the screen, so that a bird above the screen (its
     top never rises above y = -96) still sees itself; the bird covers at least one pixel each
     way at the smallest frame (9 x 26), so every frame shows it. At an episode's start every
-    frame of the stack is its first frame. The observation shows the state after a step's last frame (for pixels, the
-    stack holds one frame per step, as with Atari's frame skipping).
+    frame of the stack is its first frame. The observation shows the state after a step's last
+    frame (for pixels, the stack holds one frame per step, as with Atari's frame skipping).
 
     ## Dynamics, one step
     The action is held for frame_skip frames (a flap pressed on each one), fewer when a frame

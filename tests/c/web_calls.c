@@ -151,7 +151,9 @@ int main(int argc, char** argv) {
             sink += (float)strlen(web_param_choice(i, draw_below(6) - 2)) + (float)web_param_num_choices(i);
             break;
         }
-        case 11: sink += (float)(web_score() + web_last_score() + web_frame_skip()) + (float)strlen(web_message()); break;
+        case 11:
+            sink += (float)(web_score() + web_last_score() + web_frame_skip()) + (float)strlen(web_message());
+            break;
         case 12: web_bench_init(draw_below(6) == 0 ? draw_below(3) - 1 : 1 + draw_below(64)); break;
         default: web_bench_step(draw_below(4)); break;
         }
