@@ -24,10 +24,10 @@ from pathlib import Path
 
 from flappy_rl import binding
 from flappy_rl.config import c_params
+from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError, WebBuildError
 from flappy_rl.export import export, puffernet_dir
 
-CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
 PAGE_FILES = ("index.html", "app.js", "style.css")
 MODULE = "flappy.js"  # emcc writes flappy.wasm beside it
 POLICY_DESCRIPTION, POLICY_WEIGHTS = "policy.txt", "policy.bin"  # the names app.js fetches
@@ -61,7 +61,7 @@ def find_emcc():
 def emcc_command(emcc, output):
     return [
         emcc, "-O2", "-ffp-contract=off",  # the twin's rounding, as the native build
-        f"-I{CSRC}", f"-I{puffernet_dir()}", str(CSRC / "web.c"),
+        f"-I{CSRC_DIR}", f"-I{puffernet_dir()}", str(CSRC_DIR / "web.c"),
         "-sENVIRONMENT=web", "-sMODULARIZE=1", "-sEXPORT_NAME=createFlappyModule", "-sALLOW_MEMORY_GROWTH=1",
         "-sEXPORTED_FUNCTIONS=_main,_malloc,_free",
         "-sEXPORTED_RUNTIME_METHODS=ccall,UTF8ToString",
