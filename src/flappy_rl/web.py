@@ -126,25 +126,27 @@ def web(args):
     folder = Path(args["web_path"])
     query = page_query(args)
     find_emcc()  # before the export: a missing compiler is the first thing to hear about
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot write to {folder}: {error.strerror or error}") from None
-    export_seconds = export_policy(args, folder)
-    build_seconds = build(folder)
-    wasm = folder / MODULE.replace(".js", ".wasm")
-    print(f"built {folder}/: policy exported in {export_seconds:.1f} s, page compiled in {build_seconds:.1f} s "
-          f"({wasm.stat().st_size / 1024:.0f} KiB of WebAssembly)")
-    if args["bench"]:
-        from flappy_rl.web_bench import bench_page
+    with contextlib.ExitStack() as stack:
+        # --serve takes its port before the build: a port in use is one line, not a minute's build later
+        url = stack.enter_context(serving(folder, args["port"])) if args["serve"] and not args["bench"] else None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot write to {folder}: {error.strerror or error}") from None
+        export_seconds = export_policy(args, folder)
+        build_seconds = build(folder)
+        wasm = folder / MODULE.replace(".js", ".wasm")
+        print(f"built {folder}/: policy exported in {export_seconds:.1f} s, page compiled in {build_seconds:.1f} s "
+              f"({wasm.stat().st_size / 1024:.0f} KiB of WebAssembly)")
+        if args["bench"]:
+            from flappy_rl.web_bench import bench_page
 
-        bench_page(folder, args["seconds"])
-    elif args["serve"]:
-        with serving(folder, args["port"]) as url:
+            bench_page(folder, args["seconds"])
+        elif url is not None:
             print(f"serving {folder}/ at {url}{query} (Ctrl-C stops)", flush=True)
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)
-    else:
-        print(f"open it through a web server, e.g. puffer web {args['env_name']} --serve")
+        else:
+            print(f"open it through a web server, e.g. puffer web {args['env_name']} --serve")
