@@ -4,7 +4,7 @@ Every figure is the median of several timed windows after a warm-up, stepping wi
 array of random actions (one flap in ten). Single-core figures run pinned to one core.
 
     puffer bench puffer_flappy [--seconds S] [--json PATH] [--compare]
-    python -m flappy_rl.bench benchmarks/bench.json README.md   # rewrite README's performance section
+    python -m flappy_rl.bench benchmarks/bench.json docs/performance.md   # rewrite its table
 """
 
 import contextlib
