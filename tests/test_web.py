@@ -185,14 +185,14 @@ def test_serve_prints_the_url_serves_the_folder_and_stops_on_ctrl_c(tmp_path):
         url = line.split(" at ")[1].split()[0]
         assert url.endswith("/?gap=120.0")  # the command line's [env] changes start the page
         base = url.split("?")[0]
-        with urllib.request.urlopen(base + "index.html", timeout=10) as response:
+        with urllib.request.urlopen(base + "index.html", timeout=60) as response:
             assert b'<canvas id="screen"' in response.read()
-        with urllib.request.urlopen(base + "flappy.wasm", timeout=10) as response:
+        with urllib.request.urlopen(base + "flappy.wasm", timeout=60) as response:
             assert response.headers["Content-Type"] == "application/wasm"
             assert response.read(4) == b"\0asm"
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=60)
     assert process.returncode == 0 and err == "stopped\n"
 
 
