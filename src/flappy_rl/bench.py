@@ -4,7 +4,7 @@ Every figure is the median of several timed windows after a warm-up, stepping wi
 array of random actions (one flap in ten). Single-core figures run pinned to one core.
 
     puffer bench puffer_flappy [--seconds S] [--json PATH] [--compare]
-    python -m flappy_rl.bench benchmarks/bench.json README.md   # rewrite README's performance section
+    python -m flappy_rl.bench benchmarks/bench.json docs/performance.md   # rewrite its table
 """
 
 import contextlib
@@ -27,13 +27,13 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import GYMNASIUM_ID, Flappy, binding, make_gymnasium_env
+from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError
 
 SIZES = (1, 64, 1024, 4096)
 SYNC_ENVS = 64  # SyncVectorEnv steps its envs one by one: its rate hardly depends on their number
 WINDOWS = 3
 ACTION_ROWS = 64
-CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
 
 
 def random_actions(num_envs, seed=0):
@@ -137,7 +137,7 @@ def pure_c(num_envs, seconds, build_dir):
     """The C benchmark program (csrc/bench.c), compiled as setup.py compiles the extension."""
     exe = Path(build_dir) / "flappy_bench"
     if not exe.exists():
-        subprocess.run(["gcc", "-O3", "-ffp-contract=off", f"-I{CSRC}", str(CSRC / "bench.c"), "-o", str(exe), "-lm"],
+        subprocess.run(["gcc", "-O3", "-ffp-contract=off", f"-I{CSRC_DIR}", str(CSRC_DIR / "bench.c"), "-o", str(exe), "-lm"],
                        check=True)
     out = subprocess.run([str(exe), str(num_envs), str(seconds), str(WINDOWS)], check=True, capture_output=True,
                          text=True)
@@ -245,7 +245,7 @@ def run(seconds=1.0, compare=False, log=print):
         for name, function in (("raw", raw_binding), ("wrapper", wrapper)):
             results[name] = {n: function(n, seconds) for n in SIZES}
             log(f"{name}: " + ", ".join(f"{n}: {r['median'] / 1e6:.2f}M" for n, r in results[name].items()))
-        if shutil.which("gcc") and (CSRC / "bench.c").exists():  # a source checkout
+        if shutil.which("gcc") and (CSRC_DIR / "bench.c").exists():
             results["pure_c"] = {n: pure_c(n, seconds, build_dir) for n in SIZES}
         # The other observation modes at their defaults (180 LIDAR rays; two 36 x 64 frames)
         results["modes"] = {mode: {n: raw_binding(n, seconds, obs_mode=mode) for n in (1, 4096)}

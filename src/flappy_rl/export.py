@@ -23,6 +23,7 @@ from torch import nn
 
 from flappy_rl import Flappy, binding
 from flappy_rl.config import c_params
+from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError
 from flappy_rl.pretrained import use_pretrained
 from flappy_rl.train import env_kwargs, load_checkpoint, make_policy
@@ -92,6 +93,12 @@ def puffernet_dir():
     return os.path.join(os.path.dirname(pufferlib.__file__), "extensions")
 
 
+def demo_build_line():
+    """The gcc line that builds the C demo from the sources this package carries, runnable from any folder."""
+    return (f"gcc -O2 -ffp-contract=off -I {CSRC_DIR} -I {puffernet_dir()} {CSRC_DIR / 'demo.c'} "
+            "-o flappy_demo -lm")
+
+
 def export(args):
     """Write the weights and the description; returns their paths."""
     start = time.perf_counter()
@@ -115,7 +122,7 @@ def export(args):
         raise ConfigError(f"cannot write to {out_dir}: {error.strerror or error}") from None
     print(f"wrote {weights_path} ({weights.size} float32 weights) and {description_path} "
           f"in {time.perf_counter() - start:.2f} s")
-    print("play it in C (csrc/demo.c):", file=sys.stderr)
-    print(f"  gcc -O2 -ffp-contract=off -I csrc -I {puffernet_dir()} csrc/demo.c -o flappy_demo -lm", file=sys.stderr)
+    print(f"play it in C ({CSRC_DIR / 'demo.c'}):", file=sys.stderr)
+    print(f"  {demo_build_line()}", file=sys.stderr)
     print(f"  ./flappy_demo {description_path} {weights_path} --episodes 100 --greedy", file=sys.stderr)
     return weights_path, description_path
