@@ -24,9 +24,12 @@ def run(args):
         try:
             model_path, _ = train(args)
         except KeyboardInterrupt as interrupt:
-            print(f"\ninterrupted: the policy so far is saved to {interrupt.args[0]}", file=sys.stderr)
+            # Under torchrun only rank 0 saves: the other ranks have no path to give.
+            if interrupt.args[0] is not None:
+                print(f"\ninterrupted: the policy so far is saved to {interrupt.args[0]}", file=sys.stderr)
             return 130
-        print(f"model saved to {model_path}")
+        if model_path is not None:
+            print(f"model saved to {model_path}")
     elif mode == "eval":
         from flappy_rl.evaluate import evaluate
 

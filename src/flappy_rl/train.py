@@ -24,7 +24,7 @@ import torch
 import pufferlib
 import pufferlib.vector
 
-from flappy_rl import Flappy, binding
+from flappy_rl import Flappy, binding, distributed
 from flappy_rl.config import c_params
 from flappy_rl.errors import CheckpointError, ConfigError, RunCrashed, TrainingError
 from flappy_rl.plots import learning_curve_png
@@ -226,17 +226,54 @@ def with_entropy_schedule(pufferl):
     return EntropyScheduled
 
 
+class QuietRecorder(RunRecorder):
+    """The recorder of a rank other than 0: it writes nothing (rank 0 writes the run's files)."""
+
+    def close(self, model_path):
+        self.model_path = model_path
+
+
 def train(args, recorder=None):
     """Train with PuffeRL; returns (model path, PuffeRL's logs). `recorder` (a RunRecorder for
-    the data_dir) lets a caller read the learning curve, even of a run cut short."""
+    the data_dir) lets a caller read the learning curve, even of a run cut short. Under torchrun,
+    this process trains as one rank of a data-parallel run (flappy_rl.distributed); ranks other
+    than 0 return None for the model path."""
+    world = distributed.World.from_environ()
+    if world is None:
+        return train_process(args, recorder)
+    device = resolve_device(args["train"]["device"])
+    distributed.check(args, world, device)
+    args = distributed.shard(args, world)
+    args["train"]["device"] = device
+    session = distributed.Session(world, device, args["train"]["dist_timeout"])
+    if not world.is_main:  # rank 0 alone logs to W&B or Neptune, and writes the run's files
+        args["wandb"] = args["neptune"] = False
+        recorder = QuietRecorder(args["train"]["data_dir"])
+    recorder = recorder or RunRecorder(args["train"]["data_dir"])
+    recorder.run_id = session.broadcast(recorder.run_id)  # one run folder for all ranks' files
+    try:
+        result = train_process(args, recorder, session)
+    except RunCrashed as error:
+        # A failed collective call: most likely another rank failed first, and left a note.
+        if distributed.is_communication_error(error.__cause__):
+            why = session.notes.why_stopped()
+            if why is not None:
+                raise TrainingError(why) from None
+        raise  # this rank's own fault: reported with the session open, so that the note gets out
+    except KeyboardInterrupt:
+        session.notes.leave("interrupted")
+        raise
+    session.close()
+    return result
+
+
+def train_process(args, recorder=None, session=None):
+    """Train in this process: alone, or as one rank of `session`."""
     require_logger_package(args)
     pufferl = import_pufferl()
     config = args["train"]
     config["device"] = resolve_device(config["device"])
     config["use_rnn"] = args["rnn_name"] is not None
-    # Under torchrun, ranks must play different games and sample different actions, or every
-    # GPU computes the same batch.
-    config["seed"] += int(os.environ.get("RANK", 0))
     torch.manual_seed(config["seed"])
     vecenv = make_vecenv(args)
     policy = make_policy(args, vecenv.driver_env).to(config["device"])
@@ -244,6 +281,12 @@ def train(args, recorder=None):
         load_checkpoint(policy, args["load_model_path"], args, config["device"])
     os.makedirs(config["data_dir"], exist_ok=True)
     recorder = recorder or RunRecorder(config["data_dir"])
+    trainer_class = with_entropy_schedule(pufferl)
+    model = policy
+    if session is not None:
+        model = distributed.data_parallel(policy, session.world, config["device"])
+        trainer_class = distributed.data_parallel_trainer(trainer_class, session.world)
+    is_main = session is None or session.world.is_main
     watchdog = WorkerWatchdog(vecenv)
     watchdog.start()
     initial_weights = [parameter.detach().clone() for parameter in policy.parameters()]
@@ -255,12 +298,18 @@ def train(args, recorder=None):
             warnings.filterwarnings("ignore", message="In CPU autocast")
             # pufferl.train builds its trainer from the module's PuffeRL: this is where a
             # subclass gets in.
-            with mock.patch.object(pufferl, "PuffeRL", with_entropy_schedule(pufferl)):
-                logs = pufferl.train(args["env_name"], args, vecenv, policy, logger=recorder)
+            # The data-parallel run is set up above: pufferl.train's own (CUDA-only) DDP block,
+            # which LOCAL_RANK turns on, must stay off.
+            hidden = ("LOCAL_RANK",) if session is not None else ()
+            with mock.patch.object(pufferl, "PuffeRL", trainer_class), without_environ(*hidden):
+                logs = pufferl.train(args["env_name"], args, vecenv, model, logger=recorder)
     except KeyboardInterrupt:
         stop_puffer_threads(pufferl)
-        path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
-        recorder.close(path)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # torchrun passes Ctrl-C on again: save once
+        path = None
+        if is_main:
+            path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
+            recorder.close(path)
         with contextlib.suppress(Exception):
             vecenv.close()
         if watchdog.dead is not None:
@@ -270,13 +319,29 @@ def train(args, recorder=None):
         stop_puffer_threads(pufferl)
         with contextlib.suppress(Exception):
             vecenv.close()
+        if isinstance(error, TrainingError):  # already one clear line
+            raise
         trained = any(not torch.equal(before, after) for before, after in zip(initial_weights, policy.parameters()))
-        path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt")) if trained else None
+        path = None
+        if trained and is_main:
+            path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
         raise RunCrashed(os.path.join(config["data_dir"], recorder.run_id), path) from error
     finally:
         watchdog.finished.set()
+    if not is_main:
+        return None, logs
     model_path = recorder.model_path or resolve_checkpoint("latest", config["data_dir"])
     return model_path, logs
+
+
+@contextlib.contextmanager
+def without_environ(*names):
+    """The block runs with these environment variables unset."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def autotune(args):
