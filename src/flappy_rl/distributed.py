@@ -166,6 +166,7 @@ class Notes:
     def why_stopped(self):
         """Why this rank's run stopped from outside: the line to print, or None when no other rank
         failed or went silent (the fault is this rank's own)."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # torchrun's request to stop: under way already
         self.leave("stopped")
         others = [rank for rank in range(self.world.size) if rank != self.world.rank]
         deadline = time.monotonic() + NOTE_WAIT_SECONDS
@@ -255,12 +256,12 @@ def data_parallel(policy, world, device):
     return model
 
 
-def weights_digest(policy):
-    """SHA-256 of the policy's state dict, tensor by tensor in order: equal digests, equal bits."""
+def state_digest(state):
+    """SHA-256 of a state dict, tensor by tensor in order: equal digests, equal bits."""
     import hashlib
 
     digest = hashlib.sha256()
-    for key, tensor in policy.state_dict().items():
+    for key, tensor in state.items():
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -274,7 +275,7 @@ def require_same_weights(policy, world):
     from flappy_rl.errors import TrainingError
 
     digests = [None] * world.size
-    torch.distributed.all_gather_object(digests, weights_digest(policy))
+    torch.distributed.all_gather_object(digests, state_digest(policy.state_dict()))
     differing = [rank for rank, digest in enumerate(digests) if digest != digests[0]]
     if differing:
         raise TrainingError(f"{world}: the ranks ended with different weights (rank{'s' * (len(differing) > 1)} "

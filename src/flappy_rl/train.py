@@ -258,7 +258,8 @@ def train(args, recorder=None):
         if distributed.is_communication_error(error.__cause__):
             why = session.notes.why_stopped()
             if why is not None:
-                raise TrainingError(why) from None
+                saved = f"; the policy so far is saved to {error.model_path}" if error.model_path else ""
+                raise TrainingError(why + saved) from None
         raise  # this rank's own fault: reported with the session open, so that the note gets out
     except KeyboardInterrupt:
         session.notes.leave("interrupted")
