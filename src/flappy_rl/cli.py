@@ -39,7 +39,7 @@ def run(args):
 
         return sweep(args)
     elif mode == "autotune":
-        from flappy_rl.train import autotune
+        from flappy_rl.autotune import autotune
 
         autotune(args)
     elif mode == "export":
@@ -52,7 +52,7 @@ def run(args):
         bench(args)
     elif mode == "play":
         from flappy_rl.play import play
-        from flappy_rl.train import env_kwargs
+        from flappy_rl.components import env_kwargs
 
         params = env_kwargs(args)
         params.pop("num_envs")
