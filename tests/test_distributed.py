@@ -107,8 +107,9 @@ def rank_environ(rank=0, size=2):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["--env.num-envs", "1", "--train.minibatch-size", "64"], "2 ranks, but --env.num-envs is 1: each rank needs birds of its own; use at least 2 "
-                              "birds or fewer ranks (rank 0 of 2; every rank refuses alike)"),
+    (["--env.num-envs", "1", "--train.minibatch-size", "64"],
+     "2 ranks, but --env.num-envs is 1: each rank needs birds of its own; use at least 2 birds or fewer ranks "
+     "(rank 0 of 2; every rank refuses alike)"),
     (["--env.num-envs", "255"], "--env.num-envs 255 does not divide by the 2 ranks: each rank plays an equal share; "
                                 "use a multiple of 2 (rank 0 of 2; every rank refuses alike)"),
     (["--env.num-envs", "256", "--train.minibatch-size", "4096", "--train.max-minibatch-size", "4097"],
@@ -137,8 +138,9 @@ def test_every_rank_refuses_alike_under_torchrun(tmp_path):
                    "--env.num-envs", "3", "--train.minibatch-size", "64"], tmp_path)
     assert refused.returncode != 0
     lines = puffer_lines(refused.stderr)
-    assert sorted(lines) == [f"puffer: error: --env.num-envs 3 does not divide by the 2 ranks: each rank plays an equal "
-                             f"share; use a multiple of 2 (rank {rank} of 2; every rank refuses alike)" for rank in (0, 1)]
+    assert sorted(lines) == [f"puffer: error: --env.num-envs 3 does not divide by the 2 ranks: each rank plays an "
+                             f"equal share; use a multiple of 2 (rank {rank} of 2; every rank refuses alike)"
+                             for rank in (0, 1)]
 
 
 def test_nccl_needs_a_gpu_per_rank(monkeypatch):
@@ -197,8 +199,8 @@ def test_a_failing_rank_stops_the_others_with_one_line_naming_it(tmp_path):
     (first, second) = sorted(puffer_lines(train.stderr))
     assert first.startswith(f"puffer: error: rank 0 of 2 stopped: rank 1 failed with ZeroDivisionError: injected into "
                             f"rank 1; its traceback is in {log}; the policy so far is saved to experiments/"), first
-    assert second == (f"puffer: error: rank 1 of 2: train failed with ZeroDivisionError: injected into rank 1; the full "
-                      f"traceback is in {log}")
+    assert second == (f"puffer: error: rank 1 of 2: train failed with ZeroDivisionError: injected into rank 1; the "
+                      f"full traceback is in {log}")
     assert "ZeroDivisionError: injected into rank 1" in (tmp_path / log).read_text()
     assert 'in failing_step' in (tmp_path / log).read_text()
 
@@ -260,3 +262,22 @@ def test_ctrl_c_saves_one_checkpoint_from_rank_0(tmp_path):
     assert puffer_lines(stderr) == []
     evaluate = run([*CLI, "eval", "puffer_flappy", "--load-model-path", "latest", "--episodes", "1"], tmp_path)
     assert evaluate.returncode == 0, evaluate.stderr[-2000:]
+
+
+@pytest.mark.learning
+def test_two_ranks_with_half_the_birds_each_learn_like_one_process(tmp_path):
+    """3M steps in all, 512 birds a rank (one process: 1024), then 100 evaluation episodes; about
+    a minute and a half on a 2-core CPU. Measured 2026-12-03 (docs/experiments/2026-12-03-data-
+    parallel.md): two ranks 19.3 and 50.2 pipes for seeds 0 and 1, one process 64.1 and 52.2.
+    An all-reduce that returns zeros leaves the policy at 0.0; one that leaves each rank its own
+    gradient reaches 57.1, above any threshold, and is caught by the ranks' weight digests,
+    which then differ (the run ends with an error)."""
+    train = run([*TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "flappy_rl.cli", "train", "puffer_flappy",
+                 "--env.num-envs", "1024", "--train.total-timesteps", "3000000"], tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    check_one_run_written(tmp_path, train.stdout)
+    evaluation = run([*CLI, "eval", "puffer_flappy", "--load-model-path", "latest", "--episodes", "100"], tmp_path)
+    assert evaluation.returncode == 0, evaluation.stderr[-2000:]
+    summary = evaluation.stdout.strip().splitlines()[-1]
+    print(summary)
+    assert float(re.match(r"100 episodes: mean score ([\d.]+),", summary).group(1)) >= 10, summary

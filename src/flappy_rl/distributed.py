@@ -60,7 +60,8 @@ class World:
         world = cls(values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"], values["LOCAL_WORLD_SIZE"])
         if world.size < 1 or not 0 <= world.rank < world.size or not 0 <= world.local_rank < world.local_size:
             raise ConfigError(f"RANK {world.rank}, WORLD_SIZE {world.size}, LOCAL_RANK {world.local_rank} and "
-                              f"LOCAL_WORLD_SIZE {world.local_size} do not describe a set of ranks: launch with torchrun")
+                              f"LOCAL_WORLD_SIZE {world.local_size} do not describe a set of ranks: "
+                              "launch with torchrun")
         return world if world.size > 1 else None
 
 
