@@ -1,12 +1,10 @@
 """The puffer command: parsing, overrides, configs, and every error path, one line each."""
 
-import configparser
 import os
 import subprocess
 import sys
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 
@@ -123,7 +121,7 @@ def test_env_section_is_the_birds_per_vector_and_exactly_the_c_parameters():
 def test_ocean_habits_size_the_vector_and_the_old_setting_says_what_to_write():
     args = parse_args("train", "puffer_flappy", ["--env.num-envs", "4096"])
     assert args["env"]["num_envs"] == 4096 and "envs_per_copy" not in args["vec"]
-    from flappy_rl.train import env_kwargs
+    from flappy_rl.components import env_kwargs
 
     assert env_kwargs(args)["num_envs"] == 4096 and env_kwargs(args, num_envs=2)["num_envs"] == 2
     out = puffer("train", "puffer_flappy", "--vec.envs-per-copy", "4096")

@@ -14,12 +14,12 @@ import pufferlib.vector
 import torch
 
 from flappy_rl import Flappy, binding
+from flappy_rl.checkpoint import load_weights
 from flappy_rl.cli import main
+from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params, parse_args
 from flappy_rl.evaluate import initial_state
-from flappy_rl.policy import load_weights
 from flappy_rl.pretrained import pretrained_files, use_pretrained
-from flappy_rl.train import env_kwargs, make_policy
 from test_c_core import SANITIZE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

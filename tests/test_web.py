@@ -452,7 +452,8 @@ def test_the_pages_agent_chooses_as_the_pytorch_policy_does(open_page):
 
     from flappy_rl.config import parse_args
     from flappy_rl.pretrained import use_pretrained
-    from flappy_rl.train import load_checkpoint, make_policy
+    from flappy_rl.checkpoint import load_checkpoint
+    from flappy_rl.components import make_policy
 
     page = open_page("?seed=4&paused=1")
     page.js("flappy.advance(1500)")

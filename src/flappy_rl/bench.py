@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,50 +28,10 @@ import pufferlib.vector
 from flappy_rl import GYMNASIUM_ID, Flappy, binding, make_gymnasium_env
 from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError
+from flappy_rl.speed import ACTION_ROWS, WINDOWS, measure, one_core, random_actions
 
 SIZES = (1, 64, 1024, 4096)
 SYNC_ENVS = 64  # SyncVectorEnv steps its envs one by one: its rate hardly depends on their number
-WINDOWS = 3
-ACTION_ROWS = 64
-
-
-def random_actions(num_envs, seed=0):
-    """ACTION_ROWS rows of actions, one flap in ten, as separate arrays so indexing is free."""
-    table = (np.random.default_rng(seed).random((ACTION_ROWS, num_envs)) < 0.1).astype(np.int32)
-    return list(table)
-
-
-def measure(step, agents_per_call, seconds, windows=WINDOWS):
-    """Median steps per second of `step()` over `windows` windows of `seconds`, after a warm-up
-    that also sizes the batches of calls between clock reads (about a millisecond each)."""
-    batch, rates = 1, []
-    for window in range(-1, windows):
-        duration = seconds / 2 if window < 0 else seconds
-        calls, start = 0, time.perf_counter()
-        while True:
-            batch_start = time.perf_counter()
-            for _ in range(batch):
-                step()
-            calls += batch
-            end = time.perf_counter()
-            if window < 0 and end - batch_start < 0.001:
-                batch *= 2
-            if end - start >= duration:
-                break
-        if window >= 0:
-            rates.append(calls * agents_per_call / (end - start))
-    return {"median": statistics.median(rates), "windows": rates}
-
-
-@contextlib.contextmanager
-def one_core():
-    """Run pinned to one core (the last this process may use), then restore the affinity."""
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(allowed)})
-    try:
-        yield max(allowed)
-    finally:
-        os.sched_setaffinity(0, allowed)
 
 
 def raw_binding(num_envs, seconds, windows=WINDOWS, **params):

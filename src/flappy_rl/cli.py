@@ -24,9 +24,12 @@ def run(args):
         try:
             model_path, _ = train(args)
         except KeyboardInterrupt as interrupt:
-            print(f"\ninterrupted: the policy so far is saved to {interrupt.args[0]}", file=sys.stderr)
+            # Under torchrun only rank 0 saves: the other ranks have no path to give.
+            if interrupt.args[0] is not None:
+                print(f"\ninterrupted: the policy so far is saved to {interrupt.args[0]}", file=sys.stderr)
             return 130
-        print(f"model saved to {model_path}")
+        if model_path is not None:
+            print(f"model saved to {model_path}")
     elif mode == "eval":
         from flappy_rl.evaluate import evaluate
 
@@ -36,7 +39,7 @@ def run(args):
 
         return sweep(args)
     elif mode == "autotune":
-        from flappy_rl.train import autotune
+        from flappy_rl.autotune import autotune
 
         autotune(args)
     elif mode == "export":
@@ -49,7 +52,7 @@ def run(args):
         bench(args)
     elif mode == "play":
         from flappy_rl.play import play
-        from flappy_rl.train import env_kwargs
+        from flappy_rl.components import env_kwargs
 
         params = env_kwargs(args)
         params.pop("num_envs")

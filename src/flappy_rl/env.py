@@ -125,19 +125,15 @@ class Flappy(pufferlib.PufferEnv):
             self.closed = True
 
 
-def steps_per_second(num_envs=4096, seconds=3.0):
-    """Random play in one `Flappy` of num_envs birds for about `seconds`: steps per second."""
-    import time
+def steps_per_second(num_envs=4096, seconds=1.0):
+    """Random play in one `Flappy` of num_envs birds: steps per second, the median of windows
+    of `seconds` (flappy_rl.speed)."""
+    from flappy_rl.speed import measure, stepping
 
     env = Flappy(num_envs=num_envs)
-    actions = np.random.default_rng(0).integers(0, 2, (1024, num_envs), dtype=np.int32)  # drawn beforehand
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(actions[steps % len(actions)])
-        steps += 1
-    elapsed = time.perf_counter() - start
+    rate = measure(stepping(env, num_envs), num_envs, seconds)["median"]
     env.close()
-    return num_envs * steps / elapsed
+    return rate
 
 
 if __name__ == "__main__":

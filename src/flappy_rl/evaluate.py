@@ -11,7 +11,8 @@ import pufferlib.vector
 
 from flappy_rl import Flappy, binding, gym_env
 from flappy_rl.pretrained import use_pretrained
-from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
+from flappy_rl.checkpoint import load_checkpoint
+from flappy_rl.components import env_kwargs, make_policy, resolve_device
 
 RENDER_MODES = {"None": None, **{mode: mode for mode in gym_env.RENDER_MODES}}  # --render-mode's text: the mode
 # Headless episodes run side by side, at most this many at once; each env plays exactly one

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import pufferlib
 import pufferlib.models
 import pufferlib.vector
@@ -22,11 +21,12 @@ import torch
 from torch import nn
 
 from flappy_rl import Flappy, binding
+from flappy_rl.checkpoint import load_checkpoint
+from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params
 from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError
 from flappy_rl.pretrained import use_pretrained
-from flappy_rl.train import env_kwargs, load_checkpoint, make_policy
 
 FORMAT = "flappy-policy 1"
 
