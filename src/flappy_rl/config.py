@@ -302,7 +302,9 @@ def parse_args(mode, env_name, argv):
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(f"unknown option {name}{hint} (puffer {mode} {env_name} --help lists them)")
-    args = {"mode": mode, "env_name": env_name}
+    # The settings the user gave, as section.key: a checkpoint's record yields to them.
+    given = sorted({arg.partition("=")[0][2:].replace("-", "_") for arg in argv if arg.startswith("--")})
+    args = {"mode": mode, "env_name": env_name, "given": given}
     for key, value in vars(parser.parse_args(argv)).items():
         *path, leaf = key.split(".")
         node = args

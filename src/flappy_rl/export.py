@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from flappy_rl import Flappy, binding
-from flappy_rl.checkpoint import load_checkpoint
+from flappy_rl.checkpoint import load_into, open_checkpoint
 from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params
 from flappy_rl.csrc import CSRC_DIR
@@ -103,12 +103,15 @@ def export(args):
     """Write the weights and the description; returns their paths."""
     start = time.perf_counter()
     use_pretrained(args)
+    checkpoint = open_checkpoint(args)
+    for note in checkpoint.notes:
+        print(note, file=sys.stderr)
     vecenv = pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=env_kwargs(args, num_envs=1))
     try:
         policy = make_policy(args, vecenv.driver_env)
     finally:
         vecenv.close()
-    load_checkpoint(policy, args["load_model_path"] or "latest", args, "cpu")
+    load_into(policy, checkpoint, args)
     text, weights = describe(policy, args)
     out_dir, name = args["out_dir"], args["env_name"]
     weights_path = os.path.join(out_dir, f"{name}_weights.bin")

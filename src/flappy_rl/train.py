@@ -13,13 +13,12 @@ import importlib.util
 import os
 import signal
 import threading
-import time
 import warnings
 
 import torch
 
 from flappy_rl import distributed
-from flappy_rl.checkpoint import load_checkpoint, resolve_checkpoint, save_atomically
+from flappy_rl.checkpoint import load_into, new_run_id, open_checkpoint, resume, save_checkpoint
 from flappy_rl.components import make_policy, make_vecenv, resolve_device
 from flappy_rl.errors import ConfigError, RunCrashed, TrainingError
 from flappy_rl.plots import learning_curve_png
@@ -36,9 +35,9 @@ class RunRecorder:
     COLUMNS = ["agent_steps", "uptime", "SPS", "environment/score", "environment/episode_length",
                "environment/episode_return", "environment/perf"]
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, run_id=None):
         self.data_dir = data_dir
-        self.run_id = f"flappy_{int(100 * time.time())}"
+        self.run_id = run_id  # train() names the run for its env when None
         self.rows = []
         self.model_path = None
 
@@ -201,11 +200,40 @@ class QuietRecorder(RunRecorder):
         self.model_path = model_path
 
 
+@contextlib.contextmanager
+def ctrl_c_ignored():
+    """Ctrl-C is ignored inside: a second one (a terminal signals the whole process group, and
+    `uv run` forwards the same signal to its child) must not cut the saving of the first short."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# [train] settings that belong to this machine or this process, not to the run a checkpoint continues.
+LOCAL_SETTINGS = ("data_dir", "device", "seed", "env", "use_rnn")
+
+
+def continue_run(args, checkpoint):
+    """Take the settings of the run a checkpoint continues, except those given on the command line."""
+    given = set(args.get("given", ()))
+    for key, value in checkpoint.record["train"].items():
+        if key not in LOCAL_SETTINGS and f"train.{key}" not in given and key in args["train"]:
+            args["train"][key] = value
+    done, total = checkpoint.trainer["global_step"], args["train"]["total_timesteps"]
+    if done >= total:
+        raise ConfigError(f"{checkpoint.path} has trained {done:,} steps of its run already, --train.total-timesteps "
+                          f"{total:g}: give a larger total to train on")
+
+
 def train(args, recorder=None):
     """Train with PuffeRL; returns (model path, the logs of each update that logged). `recorder`
     (a RunRecorder for the data_dir) lets a caller read the learning curve, even of a run cut short.
     Under torchrun, this process trains as one rank of a data-parallel run (flappy_rl.distributed);
-    ranks other than 0 return None for the model path."""
+    ranks other than 0 return None for the model path.
+    With --load-model-path, a checkpoint that records its run is continued: its game, policy,
+    settings, optimizer state and step count."""
     world = distributed.World.from_environ()
     if world is None:
         return train_process(args, recorder)
@@ -218,7 +246,7 @@ def train(args, recorder=None):
         args["wandb"] = args["neptune"] = False
         recorder = QuietRecorder(args["train"]["data_dir"])
     recorder = recorder or RunRecorder(args["train"]["data_dir"])
-    recorder.run_id = session.broadcast(recorder.run_id)  # one run folder for all ranks' files
+    recorder.run_id = session.broadcast(recorder.run_id or new_run_id(args["env_name"]))  # one run folder for all ranks' files
     try:
         result = train_process(args, recorder, session)
     except RunCrashed as error:
@@ -241,19 +269,28 @@ def train_process(args, recorder=None, session=None):
     require_logger_package(args)
     config = args["train"]
     config["device"] = resolve_device(config["device"])
+    checkpoint = open_checkpoint(args, config["device"]) if args.get("load_model_path") else None
+    if checkpoint is not None:
+        print(f"train {args['env_name']} from {checkpoint.path}", *checkpoint.notes, sep="\n", flush=True)
+    if checkpoint is not None and checkpoint.trainer is not None:
+        continue_run(args, checkpoint)
     config["use_rnn"] = args["rnn_name"] is not None
     torch.manual_seed(config["seed"])
     vecenv = make_vecenv(args)
     policy = make_policy(args, vecenv.driver_env).to(config["device"])
-    if args.get("load_model_path"):
-        load_checkpoint(policy, args["load_model_path"], args, config["device"])
+    if checkpoint is not None:
+        load_into(policy, checkpoint, args)
     os.makedirs(config["data_dir"], exist_ok=True)
     recorder = recorder or RunRecorder(config["data_dir"])
+    recorder.run_id = recorder.run_id or new_run_id(args["env_name"])
+    model_path = os.path.join(config["data_dir"], f"{recorder.run_id}.pt")
     logger = run_logger(args, recorder)
     is_main = session is None or session.world.is_main
     watchdog = WorkerWatchdog(vecenv)
     watchdog.start()
     initial_weights = [parameter.detach().clone() for parameter in policy.parameters()]
+    loop = None
+    # Ctrl-C raises KeyboardInterrupt in the loop, whatever handler the caller had.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with warnings.catch_warnings():
@@ -264,22 +301,27 @@ def train_process(args, recorder=None, session=None):
                 loop = TrainingLoop(loop_config, vecenv, policy, logger)
             else:
                 loop = DataParallelLoop(loop_config, vecenv, policy, logger, session.world)
+            if checkpoint is not None and checkpoint.trainer is not None:
+                resume(loop.trainer, checkpoint)
             logs = loop.run()
             watchdog.stop()  # closing the workers is not their death
-            model_path = loop.close()
-            logger.close(model_path)
+            with ctrl_c_ignored():
+                loop.close()  # PuffeRL writes its own copy of the weights to model_path...
+                if is_main:  # ...which the full record replaces
+                    save_checkpoint(model_path, policy, args, loop.trainer)
+                logger.close(model_path)
     except KeyboardInterrupt:
-        stop_puffer_threads()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # torchrun passes Ctrl-C on again: save once
-        path = None
-        if is_main:
-            path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
-            recorder.close(path)
-        with contextlib.suppress(Exception):
-            vecenv.close()
+        with ctrl_c_ignored():  # a second Ctrl-C (torchrun and uv run pass it on again): save once
+            stop_puffer_threads()
+            if is_main:
+                save_checkpoint(model_path, policy, args, loop and loop.trainer)
+                recorder.close(model_path)
+            with contextlib.suppress(Exception):
+                vecenv.close()
         if watchdog.dead is not None:
-            raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to {path}") from None
-        raise KeyboardInterrupt(path) from None
+            raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to "
+                                f"{model_path}") from None
+        raise KeyboardInterrupt(model_path if is_main else None) from None
     except Exception as error:
         stop_puffer_threads()
         with contextlib.suppress(Exception):
@@ -289,12 +331,10 @@ def train_process(args, recorder=None, session=None):
         trained = any(not torch.equal(before, after) for before, after in zip(initial_weights, policy.parameters()))
         path = None
         if trained and is_main:
-            path = save_atomically(policy, os.path.join(config["data_dir"], f"{recorder.run_id}.pt"))
+            path = save_checkpoint(model_path, policy, args, loop and loop.trainer)
         raise RunCrashed(os.path.join(config["data_dir"], recorder.run_id), path) from error
     finally:
         watchdog.stop()
     if not is_main:
         return None, logs
-    model_path = recorder.model_path or resolve_checkpoint("latest", config["data_dir"])
     return model_path, logs
-
