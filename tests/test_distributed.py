@@ -38,7 +38,7 @@ def puffer_lines(stderr):
 
 def checkpoint_digest(path):
     """The digest the ranks compare, of the weights in this checkpoint."""
-    return distributed.state_digest(torch.load(path, weights_only=True))
+    return distributed.state_digest(torch.load(path, weights_only=True)["weights"])
 
 
 def check_one_run_written(folder, stdout):

@@ -311,13 +311,15 @@ def train_process(args, recorder=None, session=None):
                     save_checkpoint(model_path, policy, args, loop.trainer)
                 logger.close(model_path)
     except KeyboardInterrupt:
-        with ctrl_c_ignored():  # a second Ctrl-C (torchrun and uv run pass it on again): save once
-            stop_puffer_threads()
-            if is_main:
-                save_checkpoint(model_path, policy, args, loop and loop.trainer)
-                recorder.close(model_path)
-            with contextlib.suppress(Exception):
-                vecenv.close()
+        # Ctrl-C stays ignored from here to the exit: a terminal signals the whole group, and
+        # torchrun and uv run pass the signal on again; the policy is saved once, uncut.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_puffer_threads()
+        if is_main:
+            save_checkpoint(model_path, policy, args, loop and loop.trainer)
+            recorder.close(model_path)
+        with contextlib.suppress(Exception):
+            vecenv.close()
         if watchdog.dead is not None:
             raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to "
                                 f"{model_path}") from None
