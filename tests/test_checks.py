@@ -147,3 +147,26 @@ def test_a_run_shorter_than_one_batch_is_rounded_up_to_one_batch(tmp_path, monke
 ])
 def test_other_modes_refuse_what_cannot_run(mode, argv, message):
     assert refusal(mode, argv.split()) == message
+
+
+@pytest.mark.parametrize("argv,local_ranks,warned", [
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 2", "1", True),
+        ("--vec.backend Multiprocessing --vec.num-envs 2", "1", True),  # auto: a worker a copy
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "1", False),
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "2", True),  # two ranks' workers
+        ("--vec.backend Serial --vec.num-envs 2", "1", False),
+        ("", "2", False),
+])
+def test_as_many_spinning_workers_as_cores_get_one_warning_line(monkeypatch, capsys, argv, local_ranks, warned):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})  # the 2 cores these messages assume
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", local_ranks)
+    check(parse_args("train", "puffer_flappy", argv.split()))
+    lines = capsys.readouterr().err.splitlines()
+    if not warned:
+        assert lines == []
+        return
+    (line,) = lines
+    busy = "2 Multiprocessing workers" if local_ranks == "1" else "1 Multiprocessing workers on each of 2 ranks"
+    assert line == (f"puffer: warning: {busy} busy-wait on all 2 CPU cores, leaving none for the learner; "
+                    "--vec.backend PufferEnv (or fewer workers) runs many times faster here "
+                    "(docs/experiments/2026-12-03-oversubscription.md)")

@@ -333,8 +333,30 @@ def check_training_run(args):
     """Everything `puffer train` (and each run of a sweep) needs; rounds a sub-batch run up."""
     check_env(args)
     layout = check_vec(args)
+    warn_if_oversubscribed(args)
     check_policy(args)
     check_train(args, layout)
+
+
+OVERSUBSCRIPTION_RECORD = "docs/experiments/2026-12-03-oversubscription.md"
+
+
+def warn_if_oversubscribed(args):
+    """PufferLib's Multiprocessing workers spin while they wait for actions, so with as many
+    workers as the cores this process may use (every rank's on this node, under torchrun) the
+    learner competes with them for a core and a run slows many times over: warn, with the setting
+    that was measured fast instead."""
+    vec = args["vec"]
+    if vec["backend"] != "Multiprocessing":
+        return
+    workers = vec["num_envs"] if vec["num_workers"] == "auto" else vec["num_workers"]
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cores = len(os.sched_getaffinity(0))
+    if workers * ranks >= cores:
+        busy = f"{workers} Multiprocessing workers" + (f" on each of {ranks} ranks" if ranks > 1 else "")
+        print(f"puffer: warning: {busy} busy-wait on all {cores} CPU cores, leaving none for the learner; "
+              f"--vec.backend PufferEnv (or fewer workers) runs many times faster here ({OVERSUBSCRIPTION_RECORD})",
+              file=sys.stderr)
 
 
 def check_eval(args):
