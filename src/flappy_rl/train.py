@@ -143,6 +143,16 @@ class EntropyScheduled(pufferl.PuffeRL):
                                                       fraction_done)
         return super().train()
 
+    def print_dashboard(self, clear=False, **kwargs):
+        # PuffeRL trains whole batches, so the last one may end past total_timesteps; its
+        # dashboard would print the negative time left as "-1h 59m 40s".
+        total = self.config["total_timesteps"]
+        self.config["total_timesteps"] = max(total, self.global_step)
+        try:
+            super().print_dashboard(clear, **kwargs)
+        finally:
+            self.config["total_timesteps"] = total
+
 
 class TrainingLoop:
     """One run of updates: collect a batch with `evaluate`, learn from it with `train`, until
