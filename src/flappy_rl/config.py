@@ -184,8 +184,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 # Options of the modes themselves, not from the config files: (name, default, type, help, modes).
 MODE_OPTIONS = [
-    ("load_model_path", None, STR, "checkpoint to start from: a path, or 'latest' for the newest experiments/*.pt",
-     ("train",)),
+    ("load_model_path", None, STR, "checkpoint whose run to continue: a path, 'latest' for the newest "
+     "experiments/*.pt, or 'pretrained' for the policy shipped with the package", ("train",)),
     ("load_model_path", None, STR, "checkpoint to play or export: a path, 'latest' for the newest experiments/*.pt, "
      "or 'pretrained' for the policy shipped with the package", ("eval", "export")),
     ("out_dir", "exported", STR, "folder for the exported weights and description", ("export",)),

@@ -22,6 +22,7 @@ from flappy_rl.checkpoint import load_into, new_run_id, open_checkpoint, resume,
 from flappy_rl.components import make_policy, make_vecenv, resolve_device
 from flappy_rl.errors import ConfigError, RunCrashed, TrainingError
 from flappy_rl.plots import learning_curve_png
+from flappy_rl.pretrained import use_pretrained
 from flappy_rl.pufferlib_compat import import_pufferl
 
 pufferl = import_pufferl()
@@ -279,7 +280,7 @@ def train_process(args, recorder=None, session=None):
     require_logger_package(args)
     config = args["train"]
     config["device"] = resolve_device(config["device"])
-    checkpoint = open_checkpoint(args, config["device"]) if args.get("load_model_path") else None
+    checkpoint = open_checkpoint(use_pretrained(args), config["device"]) if args.get("load_model_path") else None
     if checkpoint is not None:
         print(f"train {args['env_name']} from {checkpoint.path}", *checkpoint.notes, sep="\n", flush=True)
     if checkpoint is not None and checkpoint.trainer is not None:
