@@ -90,6 +90,8 @@ def refusal(mode, argv):
          "--env.num-envs must be a whole number of at least 1, got 0"),
         ("--env.gap 1000",
          "[env] gap must be in [30, 240], got 1000"),
+        ("--env.max-steps 1000000000000",
+         "[env] max_steps must be in [1, 1000000000], got 1000000000000"),
         ("--rnn-name Recurrent --rnn.input-size 32",
          "--rnn.input-size 32 must equal the policy's hidden size (--policy.hidden-size 128): the LSTM sits between the policy's encoder and its heads"),
         ("--rnn-name LSTM",
