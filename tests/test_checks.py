@@ -92,6 +92,14 @@ def refusal(mode, argv):
          "[env] gap must be in [30, 240], got 1000"),
         ("--env.max-steps 1000000000000",
          "[env] max_steps must be in [1, 1000000000], got 1000000000000"),
+        ("--env.max-steps 1e12",
+         "[env] max_steps must be in [1, 1000000000], got 1000000000000"),
+        ("--train.seed 1e30",  # read through a float, it was 10**30 + 19884624838656
+         "--train.seed must be a whole number in [0, 4294967295], got 1000000000000000000000000000000"),
+        ("--env.gap -inf",  # argparse took -inf for an option: "expected one argument"
+         "[env] gap must be in [30, 240], got -inf"),
+        ("--train.adam-eps -1e-8",
+         "--train.adam-eps must be a finite number in (0, 3.40282e+38), got -1e-08"),
         ("--rnn-name Recurrent --rnn.input-size 32",
          "--rnn.input-size 32 must equal the policy's hidden size (--policy.hidden-size 128): the LSTM sits between the policy's encoder and its heads"),
         ("--rnn-name LSTM",
