@@ -24,6 +24,8 @@ def demo(num_envs, seconds, seed):
         step, logs = stepping(env, num_envs, seed), []
     except MemoryError:
         raise ConfigError(f"--num-envs {num_envs} birds do not fit in this machine's memory: use fewer") from None
+    except ValueError as error:  # more birds than the C core counts, where the memory would hold them
+        raise ConfigError(f"--num-envs: {error}") from None
     rate = measure(lambda: logs.extend(step()[4]), num_envs, seconds, windows=1)["median"]
     env.close()
     episodes = sum(log["n"] for log in logs)
