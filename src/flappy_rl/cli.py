@@ -70,8 +70,11 @@ def play_game(render_scale, fps, seed, overlay, params):
     """`puffer play` and `python -m flappy_rl play`: a bad game parameter or window setting is a
     setting that cannot work (ConfigError), as everywhere else."""
     from flappy_rl.play import play
+    from flappy_rl.render import check_fps, check_scale
 
     try:
+        check_scale(render_scale, "--render-scale")  # named as typed, before play() names them its way
+        check_fps(fps, "--fps")
         best = play(render_scale, fps, seed, overlay, **params)
     except (TypeError, ValueError) as error:
         raise ConfigError(str(error)) from None
