@@ -144,31 +144,31 @@ def exit_status(prog, command, args=None):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = {}  # filled in once parsed
-    return exit_status("puffer", lambda: command(argv, args), args)
+    args = {}  # filled in once parsed: where crash.report writes a fault's traceback
 
+    def command():
+        nonlocal argv
+        if argv[:1] in (["-h"], ["--help"]):
+            print(usage())
+            return 0
+        env_from_checkpoint = argv[:1] == ["eval"] and (len(argv) < 2 or argv[1].startswith("-"))
+        if env_from_checkpoint and "-h" not in argv and "--help" not in argv:
+            argv = ["eval", env_of_checkpoint(argv[1:]), *argv[1:]]
+        elif len(argv) < 2 or argv[1].startswith("-"):
+            raise ConfigError(f"usage: puffer MODE ENV [--section.key VALUE ...]; modes: {', '.join(MODES)}; "
+                              f"envs: {', '.join(env_names())}")
+        if argv[1] not in env_names():
+            pufferlib_main = pufferlib_cli()
+            if pufferlib_main is not None:
+                return hand_off(pufferlib_main, argv)
+            raise ConfigError(f"unknown env {argv[1]!r}: this puffer runs {', '.join(env_names())}; PufferLib's "
+                              "other envs need the full pufferlib package installed")
+        args.update(parse_args(argv[0], argv[1], argv[2:]))
+        args["env_from_checkpoint"] = env_from_checkpoint
+        check(args)
+        return run(args)
 
-def command(argv, args):
-    """`puffer ARGV`; args receives the parsed settings."""
-    if argv[:1] in (["-h"], ["--help"]):
-        print(usage())
-        return 0
-    env_from_checkpoint = argv[:1] == ["eval"] and (len(argv) < 2 or argv[1].startswith("-"))
-    if env_from_checkpoint and "-h" not in argv and "--help" not in argv:
-        argv = ["eval", env_of_checkpoint(argv[1:]), *argv[1:]]
-    elif len(argv) < 2 or argv[1].startswith("-"):
-        raise ConfigError(f"usage: puffer MODE ENV [--section.key VALUE ...]; modes: {', '.join(MODES)}; "
-                          f"envs: {', '.join(env_names())}")
-    if argv[1] not in env_names():
-        pufferlib_main = pufferlib_cli()
-        if pufferlib_main is not None:
-            return hand_off(pufferlib_main, argv)
-        raise ConfigError(f"unknown env {argv[1]!r}: this puffer runs {', '.join(env_names())}; PufferLib's "
-                          "other envs need the full pufferlib package installed")
-    args.update(parse_args(argv[0], argv[1], argv[2:]))
-    args["env_from_checkpoint"] = env_from_checkpoint
-    check(args)
-    return run(args)
+    return exit_status("puffer", command, args)
 
 
 if __name__ == "__main__":
