@@ -104,15 +104,16 @@ static int raise_out_of_range(PyObject* given, const char* name, double lo, doub
     return -1;
 }
 
-/* A REAL parameter: a whole number out of range is quoted by its own digits (10**20, not 1e+20;
- * one of 400 digits, beyond a double, too). */
+/* A REAL parameter. Out of range, anything but a Python float (whose shortest text is the range
+ * check's) is quoted as str() writes it, not as its double: 10**20, not 1e+20; np.float32(300.1)
+ * as 300.1; Decimal("1e400") as 1E+400, not inf; an int of 400 digits, beyond a double, too. */
 static int parse_param_REAL(PyObject* obj, const char* name, double lo, double hi, double* out) {
     if (parse_REAL(obj, name, out) != 0) {
         if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
         PyErr_Clear();
         return raise_out_of_range(obj, name, lo, hi);
     }
-    return PyIndex_Check(obj) && !(lo <= *out && *out <= hi) ? raise_out_of_range(obj, name, lo, hi) : 0;
+    return !PyFloat_CheckExact(obj) && !(lo <= *out && *out <= hi) ? raise_out_of_range(obj, name, lo, hi) : 0;
 }
 
 /* An INT parameter: parse_INT clamps a whole number beyond int's range to INT_MIN or INT_MAX,
