@@ -13,7 +13,8 @@ import pufferlib.vector
 import torch
 
 from flappy_rl import Flappy, binding
-from flappy_rl.checkpoint import load_into, load_weights, open_checkpoint, read_checkpoint
+from flappy_rl import pretrained
+from flappy_rl.checkpoint import FORMAT, load_into, load_weights, open_checkpoint, read_checkpoint
 from flappy_rl.cli import main
 from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params, parse_args
@@ -314,3 +315,23 @@ def test_pretrained_is_a_checkpoint_of_a_whole_run_built_as_recorded():
     with pytest.raises(ConfigError, match=f"^--policy.hidden-size 32 cannot load {re.escape(str(path))}, "
                                           "trained with --policy.hidden-size 128$"):
         open_checkpoint(args)
+
+
+def test_shipping_a_policy_copies_a_whole_run_and_refuses_a_bare_state_dict(tmp_path, monkeypatch):
+    shipped = tmp_path / "shipped.pt"
+    monkeypatch.setattr(pretrained, "pretrained_path", lambda env_name: shipped)
+    source = read_checkpoint(str(pretrained_path("puffer_flappy")))
+    run = tmp_path / "run.pt"
+    torch.save({"format": FORMAT, "weights": source.weights, "record": {**source.record, "note": "old"},
+                "trainer": source.trainer}, run)
+    pretrained.ship("puffer_flappy", str(run), "how it was made")
+    copy = read_checkpoint(str(shipped))
+    assert copy.record == {**source.record, "note": "how it was made"}
+    assert all(torch.equal(copy.weights[key], value) for key, value in source.weights.items())
+    assert copy.trainer["global_step"] == source.trainer["global_step"]
+    torch.save(source.weights, tmp_path / "bare.pt")
+    with pytest.raises(ConfigError, match="bare.pt does not record its run: ship a checkpoint that puffer train "
+                                          "wrote at the end of a run$"):
+        pretrained.ship("puffer_flappy", str(tmp_path / "bare.pt"), "note")
+    with pytest.raises(ConfigError, match="run.pt was trained on puffer_flappy, not puffer_flappy_lidar$"):
+        pretrained.ship("puffer_flappy_lidar", str(run), "note")

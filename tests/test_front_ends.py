@@ -53,6 +53,13 @@ def run(argv, tmp_path, timeout=300):
     (["-m", "flappy_rl.bench"], "python -m flappy_rl.bench: error: usage: python -m flappy_rl.bench BENCH_JSON README"),
     (["-m", "flappy_rl.bench", "missing.json", "README.md"],
      "python -m flappy_rl.bench: error: missing.json cannot be read (No such file or directory)"),
+    (["-m", "flappy_rl.pretrained", "puffer_flappy"],
+     "python -m flappy_rl.pretrained: error: usage: python -m flappy_rl.pretrained ENV_NAME CHECKPOINT|latest NOTE"),
+    (["-m", "flappy_rl.pretrained", "puffer_flappy", "missing.pt", "a note"],
+     "python -m flappy_rl.pretrained: error: checkpoint not found: missing.pt"),
+    (["-m", "flappy_rl.pretrained", "puffer_flappy", "latest", "a note"],
+     "python -m flappy_rl.pretrained: error: no checkpoint of puffer_flappy in experiments/ to load as 'latest': "
+     "train one with 'puffer train puffer_flappy', or pass --load-model-path PATH"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, line, tmp_path):
     out = run(argv, tmp_path)

@@ -393,7 +393,7 @@ def warn_if_oversubscribed(args):
     vec = args["vec"]
     if vec["backend"] != "Multiprocessing":
         return
-    workers = vec["num_envs"] if vec["num_workers"] == "auto" else vec["num_workers"]
+    workers, _ = vec_counts(vec)
     ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     cores = len(os.sched_getaffinity(0))
     if workers * ranks >= cores:

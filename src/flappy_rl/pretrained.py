@@ -59,13 +59,15 @@ def ship(env_name, checkpoint_path, note):
     print(f"wrote {target}")
 
 
+def main(argv):
+    if len(argv) != 3:
+        raise ConfigError("usage: python -m flappy_rl.pretrained ENV_NAME CHECKPOINT|latest NOTE")
+    ship(*argv)
+
+
 if __name__ == "__main__":
     import sys
 
-    try:
-        if len(sys.argv) != 4:
-            raise ConfigError("usage: python -m flappy_rl.pretrained ENV_NAME CHECKPOINT|latest NOTE")
-        ship(*sys.argv[1:])
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    from flappy_rl.cli import exit_status
+
+    sys.exit(exit_status("python -m flappy_rl.pretrained", lambda: main(sys.argv[1:]), {"mode": "pretrained"}))
