@@ -231,5 +231,5 @@ def test_as_many_spinning_workers_as_cores_get_one_warning_line(monkeypatch, cap
     (line,) = lines
     busy = "2 Multiprocessing workers" if local_ranks == "1" else "1 Multiprocessing workers on each of 2 ranks"
     assert line == (f"puffer: warning: {busy} busy-wait on all 2 CPU cores, leaving none for the learner; "
-                    "--vec.backend PufferEnv (or fewer workers) runs many times faster here "
+                    "--vec.backend PufferEnv (the default) or fewer workers trained faster on such a machine "
                     "(docs/experiments/2026-12-03-oversubscription.md)")

@@ -388,8 +388,8 @@ OVERSUBSCRIPTION_RECORD = "docs/experiments/2026-12-03-oversubscription.md"
 def warn_if_oversubscribed(args):
     """PufferLib's Multiprocessing workers spin while they wait for actions, so with as many
     workers as the cores this process may use (every rank's on this node, under torchrun) the
-    learner competes with them for a core and a run slows many times over: warn, with the setting
-    that was measured fast instead."""
+    learner competes with them for a core and the run slows, the more so the busier the machine:
+    warn, naming the settings that were measured faster."""
     vec = args["vec"]
     if vec["backend"] != "Multiprocessing":
         return
@@ -399,8 +399,8 @@ def warn_if_oversubscribed(args):
     if workers * ranks >= cores:
         busy = f"{workers} Multiprocessing workers" + (f" on each of {ranks} ranks" if ranks > 1 else "")
         print(f"puffer: warning: {busy} busy-wait on all {cores} CPU cores, leaving none for the learner; "
-              f"--vec.backend PufferEnv (or fewer workers) runs many times faster here ({OVERSUBSCRIPTION_RECORD})",
-              file=sys.stderr)
+              f"--vec.backend PufferEnv (the default) or fewer workers trained faster on such a machine "
+              f"({OVERSUBSCRIPTION_RECORD})", file=sys.stderr)
 
 
 def check_eval(args):
