@@ -146,13 +146,16 @@ def read_record(path):
 
 
 def record_path(args, resume):
+    """A new record, or the newest one of the env with --resume. Workers of a shared storage
+    that start in the same second each have their own, told apart by process id."""
     data_dir = args["train"]["data_dir"]
     if resume:
         candidates = sorted(glob.glob(os.path.join(data_dir, f"sweep_{args['env_name']}_*.jsonl")))
         if not candidates:
             raise ConfigError(f"--resume: no sweep of {args['env_name']} in {data_dir}/ to continue")
         return candidates[-1]
-    return os.path.join(data_dir, f"sweep_{args['env_name']}_{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    worker = f"_{os.getpid()}" if args["sweep"]["storage"] else ""
+    return os.path.join(data_dir, f"sweep_{args['env_name']}_{time.strftime('%Y%m%d-%H%M%S')}{worker}.jsonl")
 
 
 def append(path, line):

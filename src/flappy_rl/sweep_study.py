@@ -8,10 +8,12 @@ attributes. A database study also keeps the searched space itself, so that a wor
 another space is refused before it writes anything.
 """
 
+import contextlib
 import math
 import os
 import socket
 import threading
+import time
 import warnings
 
 import optuna
@@ -27,8 +29,20 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 # The study attribute holding what a sweep searches; the method is not part of it, since workers
 # with different methods may share one study.
 SPACE_ATTRIBUTE = "flappy_rl.sweep"
+# The study attribute naming the worker that joined last.
+JOINED_ATTRIBUTE = "flappy_rl.last_joined"
 # Optuna's samplers that need nothing beyond the declared dependencies, by class name.
 OPTUNA_METHODS = ("TPESampler", "RandomSampler")
+
+
+@contextlib.contextmanager
+def quiet():
+    """Without Optuna's notes on the experimental calls used here, and on a heartbeat used
+    without Study.optimize (this loop beats itself, see Heartbeat)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used with Study.optimize")
+        yield
 
 
 def distribution(space):
@@ -93,8 +107,7 @@ def open_storage(url, heartbeat_seconds):
     """Optuna's storage for a URL; a worker that stops beating for twice heartbeat_seconds is
     taken for dead, and its running trial is failed by the next worker that looks."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with quiet():
         try:
             return optuna.storages.RDBStorage(url, engine_options(url), heartbeat_interval=heartbeat_seconds,
                                               grace_period=2 * heartbeat_seconds)
@@ -132,8 +145,8 @@ def open_study(args, space):
         if asked != space:
             raise ConfigError(f"--sweep.storage {public_url(url)}: the study {name!r} searches other settings, "
                               f"ranges or goals than this sweep; pass another --sweep.study-name")
-        # the same value again: a write that changes nothing, refused where writes are
-        study.set_user_attr(SPACE_ATTRIBUTE, space)
+        # a first write, refused here if the database takes none
+        study.set_user_attr(JOINED_ATTRIBUTE, f"{worker_name()} at {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as error:
         raise storage_error(url, error) from None
     return study
@@ -153,22 +166,20 @@ def sampler(method):
     if method == "TPESampler":
         # constant_liar: a trial still running elsewhere counts as a poor one, so that workers
         # asking at the same time spread out instead of drawing the same point
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with quiet():
             return optuna.samplers.TPESampler(constant_liar=True)
     return optuna.samplers.RandomSampler()
 
 
 def ask(study, dists, method, fixed=None):
     """A new running trial: drawn by the Optuna method, or holding PufferLib's suggestion `fixed`."""
-    if fixed is None:
-        study.sampler = sampler(method)
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with quiet():
+        if fixed is None:
+            study.sampler = sampler(method)
+        else:
             study.sampler = optuna.samplers.PartialFixedSampler(
                 {name: fit(value, dists[name]) for name, value in fixed.items()}, optuna.samplers.RandomSampler())
-    return study.ask(dists)
+        return study.ask(dists)
 
 
 def worker_name():
@@ -203,7 +214,8 @@ class Heartbeat:
 
 
 def fail_dead_workers_trials(study):
-    optuna.storages.fail_stale_trials(study)
+    with quiet():
+        optuna.storages.fail_stale_trials(study)
 
 
 def finished_trials(study):
