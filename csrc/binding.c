@@ -341,14 +341,32 @@ static int copy_checked_actions(PyArrayObject* arr, int32_t* dst, npy_intp n) {
     return -1;
 }
 
+/* Whether arr's elements may lie in [start, start + bytes): its extent from its strides. */
+static int may_overlap(PyArrayObject* arr, const void* start, size_t bytes) {
+    if (PyArray_SIZE(arr) == 0) return 0;
+    const char* low = PyArray_BYTES(arr);
+    const char* high = low + PyArray_ITEMSIZE(arr);
+    for (int d = 0; d < PyArray_NDIM(arr); d++) {
+        npy_intp span = (PyArray_DIM(arr, d) - 1) * PyArray_STRIDE(arr, d);
+        if (span < 0) low += span; else high += span;
+    }
+    return low < (const char*)start + bytes && (const char*)start < high;
+}
+
 static int load_actions(VecEnv* handle, PyObject* obj) {
     FlappyVec* vec = &handle->vec;
+    const size_t action_bytes = (size_t)vec->num_envs * sizeof(int32_t);
     if (PyArray_Check(obj)) {
         PyArrayObject* arr = (PyArrayObject*)obj;
-        if (PyArray_DATA(arr) == (void*)vec->actions) return 0; /* the action buffer itself */
-        /* The common case, PufferLib's own int32 actions: check all, then one copy. */
-        if (PyArray_TYPE(arr) == NPY_INT32 && PyArray_NDIM(arr) == 1 && PyArray_DIM(arr, 0) == vec->num_envs &&
-            PyArray_IS_C_CONTIGUOUS(arr) && PyArray_ISALIGNED(arr) && PyArray_ISNOTSWAPPED(arr)) {
+        int plain = PyArray_TYPE(arr) == NPY_INT32 && PyArray_NDIM(arr) == 1 &&
+                    PyArray_DIM(arr, 0) == vec->num_envs && PyArray_IS_C_CONTIGUOUS(arr) && PyArray_ISALIGNED(arr) &&
+                    PyArray_ISNOTSWAPPED(arr);
+        /* The action buffer itself, as it is (not a view of it with another shape, type or
+         * order): its values are checked before the step. */
+        if (plain && PyArray_DATA(arr) == (void*)vec->actions) return 0;
+        /* The common case, PufferLib's own int32 actions: check all, then one copy (memmove: the
+         * array may overlap the buffer). */
+        if (plain) {
             const int32_t* src = PyArray_DATA(arr);
             uint32_t any_bad = 0;
             for (int i = 0; i < vec->num_envs; i++) any_bad |= (uint32_t)src[i] > 1u;
@@ -358,12 +376,20 @@ static int load_actions(VecEnv* handle, PyObject* obj) {
                 raise_bad_action(src[i], i);
                 return -1;
             }
-            memcpy((int32_t*)vec->actions, src, (size_t)vec->num_envs * sizeof(int32_t));
+            memmove((int32_t*)vec->actions, src, action_bytes);
             return 1;
         }
     }
     PyArrayObject* arr = (PyArrayObject*)PyArray_FROM_OF(obj, NPY_ARRAY_ALIGNED | NPY_ARRAY_NOTSWAPPED);
     if (arr == NULL) return -1;
+    /* A view of the action buffer in another order (act[::-1]) would be read while it is
+     * written: read a copy instead. */
+    if (may_overlap(arr, vec->actions, action_bytes)) {
+        PyArrayObject* copy = (PyArrayObject*)PyArray_NewCopy(arr, NPY_CORDER);
+        Py_DECREF(arr);
+        if (copy == NULL) return -1;
+        arr = copy;
+    }
     int status = -1;
     if (PyArray_NDIM(arr) != 1 || PyArray_DIM(arr, 0) != vec->num_envs) {
         PyObject* shape = PyObject_GetAttrString((PyObject*)arr, "shape");
@@ -424,6 +450,21 @@ static const Flappy* env_at(VecEnv* handle, Py_ssize_t i) {
         return NULL;
     }
     return &handle->vec.envs[i];
+}
+
+/* (handle, i, seed, stream): reseed env i's generator with (seed, stream); its next episode
+ * (after vec_reset(handle) or its own end) draws from there. For vector envs that seed each
+ * env by itself, as Gymnasium's do (env i with seed + i). */
+static PyObject* vec_seed_env(PyObject* self, PyObject* args) {
+    PyObject *handle_obj, *seed_obj, *stream_obj;
+    Py_ssize_t i;
+    if (!PyArg_ParseTuple(args, "OnOO:vec_seed_env", &handle_obj, &i, &seed_obj, &stream_obj)) return NULL;
+    VecEnv* handle = checked_open_handle(handle_obj);
+    if (handle == NULL || env_at(handle, i) == NULL) return NULL;
+    uint64_t seed, stream;
+    if (parse_seed(seed_obj, &seed) != 0 || parse_seed(stream_obj, &stream) != 0) return NULL;
+    flappy_rng_seed(&handle->vec.envs[i].rng, seed, stream);
+    Py_RETURN_NONE;
 }
 
 static PyObject* env_get(PyObject* self, PyObject* args) {
@@ -739,6 +780,8 @@ static PyMethodDef methods[] = {
     {"vec_log", vec_log, METH_O, "vec_log(handle) -> dict of means over episodes finished since the last call"},
     {"vec_close", vec_close, METH_O, "vec_close(handle): free the envs; the handle can't be used again"},
     {"env_get", env_get, METH_VARARGS, "env_get(handle, i) -> dict: the state of env i"},
+    {"vec_seed_env", vec_seed_env, METH_VARARGS,
+     "vec_seed_env(handle, i, seed, stream): reseed env i's generator with (seed, stream), for its next episode"},
     {"params", params, METH_NOARGS, "params() -> {name: (default, min, max)}"},
     {"check_params", (PyCFunction)(void (*)(void))check_params, METH_VARARGS | METH_KEYWORDS,
      "check_params(**params) -> {name: value}: the defaults overridden by params, after the checks vec_init makes"},

@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
             }
         } else if (strcmp(argv[i], "--seed") == 0) {
             const char* text = argv[++i];
+            errno = 0;
             seed = strtoull(text, &end, 10);
-            if (*end != '\0' || *text < '0' || *text > '9') {
+            if (*end != '\0' || *text < '0' || *text > '9' || errno == ERANGE) {
                 snprintf(err, sizeof(err), "--seed must be a whole number, got '%.64s'", text);
                 break;
             }
@@ -65,12 +66,9 @@ int main(int argc, char** argv) {
         err[0] = '\0';
     }
     FlappyObsSpec spec = flappy_obs_spec(&params);
-    if (err[0] == '\0' && flappy_resolve_params(&params, err, sizeof(err)) == 0) {
+    if (err[0] == '\0' && flappy_resolve_params(&params, err, sizeof(err)) == 0 &&
+        flappy_agent_check_obs(agent, &params, err, sizeof(err)) == 0)
         spec = flappy_obs_spec(&params);
-        if ((int)spec.size != flappy_agent_obs_size(agent))
-            snprintf(err, sizeof(err), "these env parameters give observations of %zu values; the policy takes %d",
-                     spec.size, flappy_agent_obs_size(agent));
-    }
     if (err[0] != '\0') {
         flappy_agent_free(agent);
         return fail(err);

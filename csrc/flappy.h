@@ -48,8 +48,9 @@
     X(GAP_TOP_MIN, 80.896)       /* 0.2 * GROUND_Y: highest gap top */                          \
     X(GAP_SPAN, 242.688)         /* 0.6 * GROUND_Y: gap top + gap never exceeds 0.8 * GROUND_Y */ \
     X(LIDAR_X, 91.6)             /* BIRD_X + BIRD_WIDTH: the rays start at the bird's beak */   \
-    X(PIXELS_TOP, -96.0)         /* pixel observations show the world from here down: the bird's */ \
-                                 /* top rises to y = -93 at most (a flap just below FLAP_CEILING) */ \
+    X(PIXELS_TOP, -96.0)         /* pixel observations show the world from here down */        \
+    X(BIRD_TOP_MIN, -96.0)       /* PIXELS_TOP: the bird's top never rises above it (it stops */ \
+                                 /* there), so every pixel observation shows the bird */         \
     X(FPS, 30.0)
 
 #define FLAPPY_DEFINE_CONSTANT(name, value) static const double FLAPPY_##name = value;
@@ -102,14 +103,24 @@ static const char* const FLAPPY_CHOICES_difficulty[] = {FLAPPY_DIFFICULTIES(FLAP
  *    one flap's rise and fall (18 frames at the defaults); sixteen frames without a flap already
  *    drop the bird 115 px from rest, more than a default gap, so longer repeats leave nothing
  *    to learn. Atari agents use 4.
+ *  - gravity >= 0.1: every bird falls after a flap (at 0 a flap's climb never ended, and the
+ *    bird could fly above every pipe for good).
+ *  - pixels_width >= 9 > 288 / BIRD_WIDTH and pixels_height >= 26 > (WORLD_HEIGHT - PIXELS_TOP)
+ *    / BIRD_HEIGHT: the bird's box spans at least one pixel each way, so it covers a pixel
+ *    centre and is drawn in every frame (the rasterizer draws what covers pixel centres).
+ * The rules keep the others: the bird's top stays in [BIRD_TOP_MIN, GROUND_Y - BIRD_HEIGHT +
+ * max_fall_speed), so the whole bird is inside the pixel view (PIXELS_TOP down to WORLD_HEIGHT:
+ * 404.48 + 50 < 512), and a beak below the ground line (a crash's last frame) reads 0 on the
+ * rays that point down, never a negative distance.
  * The <name>_spread parameters randomize each episode: its value of <name> is drawn uniformly
- * from <name> +- <name>_spread (then kept within <name>'s range) by the env's own generator.
+ * from the part of [<name> - <name>_spread, <name> + <name>_spread] inside <name>'s range, by
+ * the env's own generator (FLAPPY_DRAW_EPISODE_VALUE: no value piles up on a bound).
  */
 #define FLAPPY_PARAMS(X)                                                                          \
     X(REAL, gap, 100.0, 30.0, 240.0, "height of the opening between upper and lower pipe, px")     \
     X(REAL, pipe_speed, 4.0, 0.5, 40.0, "distance the pipes move left each frame, px")             \
     X(REAL, pipe_spacing, 144.0, 100.0, 1000.0, "horizontal distance between consecutive pipes, px") \
-    X(REAL, gravity, 1.0, 0.0, 10.0, "added to the fall speed each frame without a flap, px/frame") \
+    X(REAL, gravity, 1.0, 0.1, 10.0, "added to the fall speed each frame without a flap, px/frame") \
     X(REAL, flap_speed, 9.0, 1.0, 30.0, "upward speed a flap sets, px/frame")                      \
     X(REAL, max_fall_speed, 10.0, 1.0, 50.0, "cap on the fall speed, px/frame")                    \
     X(REAL, reward_pipe, 1.0, -100.0, 100.0, "reward for each pipe passed")                        \
@@ -122,8 +133,8 @@ static const char* const FLAPPY_CHOICES_difficulty[] = {FLAPPY_DIFFICULTIES(FLAP
       "what the agent observes: features (8 numbers), lidar (rays) or pixels (grayscale frames)")    \
     X(INT, lidar_rays, 180, 1, 1024, "lidar: rays spread evenly over the half-plane ahead")        \
     X(REAL, lidar_range, 196.0, 16.0, 256.0, "lidar: distance that reads 1, px")                  \
-    X(INT, pixels_width, 36, 8, 288, "pixels: width of each frame")                                \
-    X(INT, pixels_height, 64, 8, 512, "pixels: height of each frame")                              \
+    X(INT, pixels_width, 36, 9, 288, "pixels: width of each frame")                                \
+    X(INT, pixels_height, 64, 26, 512, "pixels: height of each frame")                             \
     X(INT, pixels_stack, 2, 1, 8, "pixels: frames observed at once, oldest first")                 \
     X(REAL, gap_spread, 0.0, 0.0, 210.0, "each episode's gap is drawn from gap +- this")           \
     X(REAL, pipe_speed_spread, 0.0, 0.0, 39.5, "each episode's pipe_speed is drawn from +- this")  \
@@ -161,6 +172,20 @@ static inline FlappyParams flappy_default_params(void) {
     return p;
 }
 
+/* v as the shortest of %.15g, %.16g and %.17g that reads back as v (as Python's repr writes 0.1). */
+typedef struct {
+    char text[32];
+} FlappyNumberText;
+
+static inline FlappyNumberText flappy_number_text(double v) {
+    FlappyNumberText out;
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(out.text, sizeof(out.text), "%.*g", digits, v);
+        if (strtod(out.text, NULL) == v) break;
+    }
+    return out;
+}
+
 /* Apply the difficulty preset, then check the ranges: 0 when every parameter is in range;
  * otherwise -1 and a one-line message in err. Ranges are checked as !(lo <= v && v <= hi), so
  * NaN is refused too. Resolving twice gives the same parameters. */
@@ -170,8 +195,9 @@ static inline int flappy_resolve_params(FlappyParams* p, char* err, size_t err_s
     FLAPPY_DIFFICULTY_PRESETS(FLAPPY_APPLY_PRESET)
 #define FLAPPY_PARAM_CHECK(kind, name, dflt, lo, hi, doc)                                         \
     if (!((double)(lo) <= (double)p->name && (double)p->name <= (double)(hi))) {                  \
-        snprintf(err, err_size, "%s must be in [%.17g, %.17g], got %.17g", #name, (double)(lo),  \
-                 (double)(hi), (double)p->name);                                                  \
+        snprintf(err, err_size, "%s must be in [%s, %s], got %s", #name,                          \
+                 flappy_number_text((double)(lo)).text, flappy_number_text((double)(hi)).text,     \
+                 flappy_number_text((double)p->name).text);                                       \
         return -1;                                                                                \
     }
     FLAPPY_PARAMS(FLAPPY_PARAM_CHECK)
@@ -350,15 +376,25 @@ static inline double flappy_draw_gap_top(Flappy* env) {
     return FLAPPY_GAP_TOP_MIN + flappy_rng_unit(&env->rng) * (FLAPPY_GAP_SPAN - env->gap);
 }
 
-/* An episode's value of a parameter with a spread: p->name +- p->name_spread, uniformly, kept
- * within the parameter's range; no draw when the spread is 0. */
-#define FLAPPY_DRAW_EPISODE_VALUE(env, p, name)                                                    \
-    ((p)->name##_spread == 0.0                                                                     \
-         ? (p)->name                                                                               \
-         : flappy_clamp((p)->name + (p)->name##_spread * (2.0 * flappy_rng_unit(&(env)->rng) - 1.0), \
-                        FLAPPY_MIN_##name, FLAPPY_MAX_##name))
-
 static inline double flappy_clamp(double v, double lo, double hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* An episode's value of a parameter with a spread: uniform over the part of [value - spread,
+ * value + spread] inside [lo, hi]. A first draw over the whole interval is kept when it falls
+ * inside the range (so a spread that stays in range costs one draw); otherwise a second draw
+ * spans the part inside. Given where the first landed, each is uniform over that part, so their
+ * mix is too, and nothing piles up on a bound. The clamp only absorbs the second draw's rounding. */
+static inline double flappy_draw_spread(FlappyRng* rng, double value, double spread, double lo, double hi) {
+    double drawn = value + spread * (2.0 * flappy_rng_unit(rng) - 1.0);
+    if (lo <= drawn && drawn <= hi) return drawn;
+    double low = value - spread > lo ? value - spread : lo, high = value + spread < hi ? value + spread : hi;
+    return flappy_clamp(low + (high - low) * flappy_rng_unit(rng), lo, hi);
+}
+
+/* p->name, or drawn around it (flappy_draw_spread) when its spread is not 0. */
+#define FLAPPY_DRAW_EPISODE_VALUE(env, p, name)                                                       \
+    ((p)->name##_spread == 0.0 ? (p)->name                                                            \
+                               : flappy_draw_spread(&(env)->rng, (p)->name, (p)->name##_spread,       \
+                                                    FLAPPY_MIN_##name, FLAPPY_MAX_##name))
 
 /* Start an episode: this episode's gap, pipe speed, pipe spacing and gravity (drawn in that
  * order, those with a spread), the bird at mid-height moving up as after a flap, then four
@@ -389,7 +425,8 @@ static inline int flappy_next_pipe(const Flappy* env, double* next_x) {
 /* ------------------------------------------------------------------------------------------
  * One frame, in this order:
  *  1. bird: a flap (action 1, bird's top below FLAP_CEILING) sets the vertical speed to
- *     -flap_speed; otherwise gravity adds to it, capped at max_fall_speed. Then y += speed.
+ *     -flap_speed; otherwise gravity adds to it, capped at max_fall_speed. Then y += speed;
+ *     a bird whose top would rise above BIRD_TOP_MIN stops there, its speed 0.
  *  2. pipes: all move left by pipe_speed. When the oldest pipe's right edge has left the screen
  *     (front_x + PIPE_WIDTH < 0) it is recycled as the newest, pipe_spacing after the last one,
  *     with a new gap top drawn uniformly from [GAP_TOP_MIN, GAP_TOP_MIN + GAP_SPAN - gap).
@@ -413,6 +450,10 @@ static inline float flappy_step(Flappy* env, const FlappyParams* p, int flap, bo
     const double new_speed[2] = {fall, -p->flap_speed}; /* an index, not a branch */
     env->bird_vy = new_speed[flapped];
     env->bird_y += env->bird_vy;
+    if (env->bird_y < FLAPPY_BIRD_TOP_MIN) { /* only after a strong flap, or weak gravity */
+        env->bird_y = FLAPPY_BIRD_TOP_MIN;
+        env->bird_vy = 0.0;
+    }
 
     env->front_x -= env->pipe_speed;
     if (env->front_x + FLAPPY_PIPE_WIDTH < 0.0) { /* once every pipe_spacing / pipe_speed frames */
@@ -573,7 +614,8 @@ static inline void flappy_write_lidar(const Flappy* env, const FlappyParams* p, 
     const int n = rays->count;
     const float *dy = rays->dy, *inv_dx = rays->inv_dx, *inv_dy = rays->inv_dy;
     const float ox = (float)FLAPPY_LIDAR_X, oy = (float)(env->bird_y + FLAPPY_BIRD_HEIGHT / 2);
-    const float range = (float)p->lidar_range, to_ground = (float)FLAPPY_GROUND_Y - oy;
+    const float range = (float)p->lidar_range, beak_to_ground = (float)FLAPPY_GROUND_Y - oy;
+    const float to_ground = beak_to_ground > 0.0f ? beak_to_ground : 0.0f; /* a beak in the ground: 0 */
     for (int k = 0; k < n; k++) {
         float t = to_ground * inv_dy[k];
         obs[k] = dy[k] > 0.0f && t < range ? t : range;

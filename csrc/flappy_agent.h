@@ -181,9 +181,12 @@ static int flappy_agent_parse(FlappyAgent* agent, const char* description, long*
                 }
                 agent->obs_offset = (float)offset;
             } else if (strcmp(key, "weights") == 0) {
-                int count;
-                if (flappy_agent_parse_sizes(rest, &count, 1) != 0) {
-                    snprintf(err, err_size, "line %d: weights must be a positive count", line_number);
+                char* end;
+                errno = 0;
+                long long count = strtoll(rest, &end, 10);
+                if (end == rest || *end != '\0' || errno != 0 || count < 1 || count > FLAPPY_AGENT_MAX_WEIGHTS) {
+                    snprintf(err, err_size, "line %d: weights must be a count in [1, %d]", line_number,
+                             FLAPPY_AGENT_MAX_WEIGHTS);
                     goto done;
                 }
                 declared_weights = count;
@@ -449,6 +452,32 @@ FlappyAgent* flappy_agent_load(const char* description_path, const char* weights
 
 /* Values in one observation: floats (features, lidar) or bytes (pixels). */
 int flappy_agent_obs_size(const FlappyAgent* agent) { return agent->obs_size; }
+
+/* "lidar observations of shape (181,) float32": what parameters p make the env observe. */
+static void flappy_agent_describe_obs(const FlappyParams* p, char* out, size_t out_size) {
+    FlappyObsSpec spec = flappy_obs_spec(p);
+    if (spec.ndim == 3)
+        snprintf(out, out_size, "%s observations of shape (%d, %d, %d) uint8", FLAPPY_CHOICES_obs_mode[p->obs_mode],
+                 spec.shape[0], spec.shape[1], spec.shape[2]);
+    else
+        snprintf(out, out_size, "%s observations of shape (%d,) float32", FLAPPY_CHOICES_obs_mode[p->obs_mode],
+                 spec.shape[0]);
+}
+
+/* 0 when the env parameters p (resolved) give the observations the agent was trained on: the
+ * same mode, element type and shape. Otherwise -1 and a one-line message: another observation
+ * would be read past its buffer's end, or mean something else to the network. */
+int flappy_agent_check_obs(const FlappyAgent* agent, const FlappyParams* p, char* err, size_t err_size) {
+    FlappyObsSpec given = flappy_obs_spec(p), taken = flappy_obs_spec(&agent->params);
+    if (p->obs_mode == agent->params.obs_mode && given.ndim == taken.ndim && given.is_uint8 == taken.is_uint8 &&
+        given.size == taken.size && memcmp(given.shape, taken.shape, sizeof(given.shape)) == 0)
+        return 0;
+    char gives[96], takes[96];
+    flappy_agent_describe_obs(p, gives, sizeof(gives));
+    flappy_agent_describe_obs(&agent->params, takes, sizeof(takes));
+    snprintf(err, err_size, "these env parameters give %s; the policy takes %s", gives, takes);
+    return -1;
+}
 
 /* The env parameters the policy was trained with, resolved. */
 int flappy_agent_env_params(const FlappyAgent* agent, FlappyParams* out, char* err, size_t err_size) {

@@ -35,17 +35,28 @@ EMSCRIPTEN_KEEPALIVE const char* web_message(void) { return message; }
 /* ------------------------------------------------------------------------------------------
  * The parameter table, read by the page to build its controls.
  */
+/* Every export takes any arguments in any order: an index out of range reads as an empty
+ * parameter (name "", no choices), never past the table. */
+static const FlappyParamInfo* param_at(int i) {
+    static const FlappyParamInfo none = {"", FLAPPY_KIND_REAL, 0.0, 0.0, 0.0, "", NULL, 0, 0};
+    return i >= 0 && i < FLAPPY_NUM_PARAMS ? &FLAPPY_PARAM_INFO[i] : &none;
+}
+
 EMSCRIPTEN_KEEPALIVE int web_num_params(void) { return FLAPPY_NUM_PARAMS; }
-EMSCRIPTEN_KEEPALIVE const char* web_param_name(int i) { return FLAPPY_PARAM_INFO[i].name; }
-EMSCRIPTEN_KEEPALIVE const char* web_param_doc(int i) { return FLAPPY_PARAM_INFO[i].doc; }
-EMSCRIPTEN_KEEPALIVE double web_param_min(int i) { return FLAPPY_PARAM_INFO[i].min; }
-EMSCRIPTEN_KEEPALIVE double web_param_max(int i) { return FLAPPY_PARAM_INFO[i].max; }
-EMSCRIPTEN_KEEPALIVE int web_param_num_choices(int i) { return FLAPPY_PARAM_INFO[i].num_choices; }
-EMSCRIPTEN_KEEPALIVE const char* web_param_choice(int i, int k) { return FLAPPY_PARAM_INFO[i].choices[k]; }
+EMSCRIPTEN_KEEPALIVE const char* web_param_name(int i) { return param_at(i)->name; }
+EMSCRIPTEN_KEEPALIVE const char* web_param_doc(int i) { return param_at(i)->doc; }
+EMSCRIPTEN_KEEPALIVE double web_param_min(int i) { return param_at(i)->min; }
+EMSCRIPTEN_KEEPALIVE double web_param_max(int i) { return param_at(i)->max; }
+EMSCRIPTEN_KEEPALIVE int web_param_num_choices(int i) { return param_at(i)->num_choices; }
+EMSCRIPTEN_KEEPALIVE const char* web_param_choice(int i, int k) {
+    const FlappyParamInfo* info = param_at(i);
+    return k >= 0 && k < info->num_choices ? info->choices[k] : "";
+}
 
 /* The page's value of parameter i as text: a choice by name, a number as C prints it. */
 EMSCRIPTEN_KEEPALIVE const char* web_param_value(int i) {
     static char text[64];
+    if (i < 0 || i >= FLAPPY_NUM_PARAMS) return "";
     const FlappyParamInfo* info = &FLAPPY_PARAM_INFO[i];
     const char* field = (const char*)&chosen + info->offset;
     if (info->kind == FLAPPY_KIND_REAL)
@@ -61,6 +72,10 @@ EMSCRIPTEN_KEEPALIVE const char* web_param_value(int i) {
  * valid: they are kept, and web_restart uses them. Otherwise -1, nothing changes, and
  * web_message() is the C table's message, the one Python's ValueError carries. */
 EMSCRIPTEN_KEEPALIVE int web_set_param(const char* name, const char* text) {
+    if (name == NULL || text == NULL) {
+        snprintf(message, sizeof(message), "web_set_param needs a name and a value");
+        return -1;
+    }
     FlappyParams tried = chosen;
     if (flappy_set_param(&tried, name, text, message, sizeof(message)) != 0) return -1;
     FlappyParams resolved = tried;
@@ -93,6 +108,10 @@ static void use_agent_observation(FlappyParams* p) {
 /* Load an agent from `puffer export`'s description text and weights. 0, or -1 with the loader's
  * message (a description it cannot read, weights of the wrong size). */
 EMSCRIPTEN_KEEPALIVE int web_agent_load(const char* description, const float* weights, int num_weights) {
+    if (description == NULL || (weights == NULL && num_weights != 0)) {
+        snprintf(message, sizeof(message), "web_agent_load needs a description and its weights");
+        return -1;
+    }
     FlappyAgent* loaded = flappy_agent_new(description, weights, num_weights, message, sizeof(message));
     if (loaded == NULL) return -1;
     if (agent != NULL) flappy_agent_free(agent);
@@ -102,9 +121,11 @@ EMSCRIPTEN_KEEPALIVE int web_agent_load(const char* description, const float* we
 }
 
 /* The agent's greedy action for the game's current observation (logits kept for
- * web_agent_flap_probability); 0 without an agent. */
+ * web_agent_flap_probability); 0 without an agent, or with one that observes otherwise than
+ * the game (loaded since the last web_restart: message says so). */
 EMSCRIPTEN_KEEPALIVE int web_agent_act(void) {
     if (agent == NULL || game.envs == NULL) return 0;
+    if (flappy_agent_check_obs(agent, &game.params, message, sizeof(message)) != 0) return 0;
     return flappy_agent_act(agent, observation, logits);
 }
 
@@ -117,9 +138,17 @@ EMSCRIPTEN_KEEPALIVE double web_agent_flap_probability(void) {
  * The game.
  */
 
-/* A new game with the page's parameters and this seed (below 2^53: JS numbers). 0, or -1 with
- * the message (the parameters are checked when set, so only memory can fail here). */
+/* Seeds the page may give: whole numbers that JS numbers hold exactly. */
+#define WEB_SEED_LIMIT 9007199254740992.0 /* 2^53 */
+
+/* A new game with the page's parameters and this seed, a whole number in [0, 2^53). 0, or -1
+ * with the message (a seed out of range changes nothing; the parameters are checked when set,
+ * so otherwise only memory can fail here). */
 EMSCRIPTEN_KEEPALIVE int web_restart(double seed) {
+    if (!(seed >= 0.0 && seed < WEB_SEED_LIMIT) || seed != floor(seed)) {
+        snprintf(message, sizeof(message), "seed must be a whole number in [0, 2^53), got %.17g", seed);
+        return -1;
+    }
     FlappyParams p = chosen;
     use_agent_observation(&p);
     flappy_vec_free(&game);
@@ -136,6 +165,7 @@ EMSCRIPTEN_KEEPALIVE int web_restart(double seed) {
     }
     if (agent != NULL) flappy_agent_reset(agent);
     last_score = 0;
+    message[0] = '\0';
     return 0;
 }
 
@@ -198,10 +228,16 @@ static void web_bench_free(void) {
     bench_terminals = bench_truncations = NULL;
 }
 
+#define WEB_BENCH_MAX_ENVS 65536 /* the page's largest is 4096; sizes stay far from 32-bit limits */
+
 EMSCRIPTEN_KEEPALIVE int web_bench_init(int num_envs) {
     web_bench_free();
+    if (num_envs < 1 || num_envs > WEB_BENCH_MAX_ENVS) {
+        snprintf(message, sizeof(message), "num_envs must be in [1, %d], got %d", WEB_BENCH_MAX_ENVS, num_envs);
+        return -1;
+    }
     FlappyParams p = flappy_default_params();
-    size_t n = (size_t)(num_envs > 0 ? num_envs : 1);
+    size_t n = (size_t)num_envs;
     bench_obs = (float*)malloc(n * flappy_obs_spec(&p).size * sizeof(float));
     bench_rewards = (float*)malloc(n * sizeof(float));
     bench_actions = (int32_t*)malloc(BENCH_ROWS * n * sizeof(int32_t));
@@ -216,13 +252,17 @@ EMSCRIPTEN_KEEPALIVE int web_bench_init(int num_envs) {
     flappy_rng_seed(&rng, 0, 0);
     for (size_t k = 0; k < BENCH_ROWS * n; k++) bench_actions[k] = flappy_rng_unit(&rng) < 0.1;
     bench_row = 0;
-    return flappy_vec_init(&bench, &p, num_envs, 0, bench_obs, bench_actions, bench_rewards, bench_terminals,
-                           bench_truncations, 0, message, sizeof(message));
+    if (flappy_vec_init(&bench, &p, num_envs, 0, bench_obs, bench_actions, bench_rewards, bench_terminals,
+                        bench_truncations, 0, message, sizeof(message)) != 0) {
+        web_bench_free();
+        return -1;
+    }
+    return 0;
 }
 
 /* `calls` steps of every bench env. */
 EMSCRIPTEN_KEEPALIVE void web_bench_step(int calls) {
-    for (int c = 0; c < calls; c++) {
+    for (int c = 0; bench.envs != NULL && c < calls; c++) {
         bench.actions = bench_actions + (size_t)bench_row * (size_t)bench.num_envs;
         bench_row = (bench_row + 1) % BENCH_ROWS;
         flappy_vec_step(&bench);

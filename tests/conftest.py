@@ -63,10 +63,15 @@ def buffers():
     return make_buffers(4)
 
 
+# The files that take minutes: the trainings, the wheel's round trip, the two-rank runs and the
+# interrupted runs.
+LONG_FILES = ("test_learning", "test_package", "test_distributed", "test_run_endings")
+
+
 def pytest_collection_modifyitems(items):
     """The learning tests first: their files are the suite's longest (a worker runs a file's
     tests in order), and started first they overlap everything else rather than run on at the end."""
-    items.sort(key=lambda item: not item.path.name.startswith("test_learning"))
+    items.sort(key=lambda item: not item.path.name.startswith(LONG_FILES))
 
 
 def pytest_addoption(parser):

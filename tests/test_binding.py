@@ -54,7 +54,7 @@ def test_docstring_parameter_table_matches_the_c_table():
 def test_out_of_range_parameter_names_the_range(name, buffers):
     default, lo, hi = PARAMS[name]
     for bad in (lo - 1, hi * 2 + 1):
-        with pytest.raises(ValueError, match=rf"^{name} must be in \[{lo:.17g}, {hi:.17g}\], got "):
+        with pytest.raises(ValueError, match=rf"^{name} must be in \[{lo:.15g}, {hi:.15g}\], got "):
             binding.vec_init(*buffers, 4, 0, **{name: bad})
     for edge in (lo, hi):
         spec = binding.obs_spec(**{name: edge})
@@ -322,3 +322,35 @@ def test_the_first_bad_action_is_reported_whatever_the_dtype(dtype, values, firs
     with pytest.raises(ValueError, match=rf"^{first} is not 0 \(do nothing\) or 1 \(flap\)$"):
         binding.vec_step(handle, np.array(values, dtype))
     binding.vec_close(handle)
+
+
+@pytest.mark.parametrize("view,expected", [
+    (lambda act: act[::-1], [0, 0, 1, 1]),  # the review's case: it applied all zeros
+    (lambda act: act[[3, 2, 1, 0]], [0, 0, 1, 1]),  # a fancy-indexed copy, for comparison
+    (lambda act: act.view(np.uint32), [1, 1, 0, 0]),  # same data and layout, another integer type
+    (lambda act: np.lib.stride_tricks.as_strided(act, (4,), (0,)), [1, 1, 1, 1]),  # env 0's action for all
+])
+def test_views_of_the_action_buffer_are_read_as_any_array(view, expected, buffers):
+    handle = binding.vec_init(*buffers, 4, 0)
+    buffers[1][:] = [1, 1, 0, 0]
+    binding.vec_step(handle, view(buffers[1]))
+    np.testing.assert_array_equal(buffers[1], expected)
+    assert [binding.env_get(handle, i)["bird_vy"] == -binding.params()["flap_speed"][0] for i in range(4)] == [
+        bool(a) for a in expected]
+
+
+@pytest.mark.parametrize("view,error,message", [
+    (lambda act: act.view(np.float32), TypeError, r"^actions must be integers, got dtype float32$"),
+    (lambda act: act.reshape(1, 4), ValueError, r"^actions must have shape \(4,\), got \(1, 4\)$"),
+    (lambda act: act[:3], ValueError, r"^actions must have shape \(4,\), got \(3,\)$"),
+    (lambda act: act.view(np.int16), ValueError, r"^actions must have shape \(4,\), got \(8,\)$"),
+])
+def test_views_of_the_action_buffer_are_checked_as_any_array(view, error, message, buffers):
+    """A view sharing the buffer's data pointer used to skip every check: float bits were
+    stepped as actions."""
+    handle = binding.vec_init(*buffers, 4, 0)
+    buffers[1][:] = [1, 0, 1, 0]
+    with pytest.raises(error, match=message):
+        binding.vec_step(handle, view(buffers[1]))
+    np.testing.assert_array_equal(buffers[1], [1, 0, 1, 0])
+    assert binding.env_get(handle, 0)["tick"] == 0

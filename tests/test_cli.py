@@ -1,12 +1,10 @@
 """The puffer command: parsing, overrides, configs, and every error path, one line each."""
 
-import configparser
 import os
 import subprocess
 import sys
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 
@@ -123,7 +121,7 @@ def test_env_section_is_the_birds_per_vector_and_exactly_the_c_parameters():
 def test_ocean_habits_size_the_vector_and_the_old_setting_says_what_to_write():
     args = parse_args("train", "puffer_flappy", ["--env.num-envs", "4096"])
     assert args["env"]["num_envs"] == 4096 and "envs_per_copy" not in args["vec"]
-    from flappy_rl.train import env_kwargs
+    from flappy_rl.components import env_kwargs
 
     assert env_kwargs(args)["num_envs"] == 4096 and env_kwargs(args, num_envs=2)["num_envs"] == 2
     out = puffer("train", "puffer_flappy", "--vec.envs-per-copy", "4096")
@@ -169,13 +167,16 @@ def test_train_writes_a_checkpoint_that_eval_plays(tmp_path):
     assert f"model saved to experiments/{model.name}" in train.stdout
     (curve,) = (tmp_path / "experiments").glob("*.csv")
     assert curve.read_text().startswith("agent_steps,uptime,SPS,environment/score")
-    assert torch.load(model, weights_only=True)["encoder.0.weight"].shape == (128, 8)
+    saved = torch.load(model, weights_only=True)
+    assert saved["weights"]["encoder.0.weight"].shape == (128, 8)
+    assert saved["record"]["env_name"] == "puffer_flappy" and saved["trainer"]["global_step"] >= 600000
     out = puffer("eval", "puffer_flappy", "--load-model-path", "latest", "--render-mode", "None", "--episodes", "3",
                  cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
-    assert [line.split(":")[0] for line in lines[:3]] == ["episode 1", "episode 2", "episode 3"]
-    assert lines[3].startswith("3 episodes: mean score ")
+    assert lines[0] == f"eval puffer_flappy: experiments/{model.name}"
+    assert [line.split(":")[0] for line in lines[1:4]] == ["episode 1", "episode 2", "episode 3"]
+    assert lines[4].startswith("3 episodes: mean score ")
 
 
 def save_policy(path, obs_size=8, hidden_size=128):
@@ -188,7 +189,7 @@ def save_policy(path, obs_size=8, hidden_size=128):
 
 @pytest.mark.parametrize("setup,argv,message", [
     (None, ["--load-model-path", "missing.pt"], "checkpoint not found: missing.pt"),
-    (None, ["--load-model-path", "latest"], "no checkpoint in experiments/ to load as 'latest'"),
+    (None, ["--load-model-path", "latest"], "no checkpoint of puffer_flappy in experiments/ to load as 'latest'"),
     (lambda d: (d / "empty.pt").write_bytes(b""), ["--load-model-path", "empty.pt"],
      "checkpoint empty.pt is not a readable PyTorch state dict"),
     (lambda d: (d / "junk.pt").write_bytes(os.urandom(4096)), ["--load-model-path", "junk.pt"],
@@ -237,7 +238,7 @@ def test_eval_plays_one_episode_per_env_and_summarizes(tmp_path, monkeypatch, ca
     save_falling_policy(tmp_path / "fall.pt")
     assert cli.main(["eval", "puffer_flappy", "--load-model-path", "fall.pt", "--episodes", "130", "--greedy"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert len(lines) == 131 and lines[0] == "episode 1: score 0, length 31 frames"
+    assert len(lines) == 132 and lines[:2] == ["eval puffer_flappy: fall.pt", "episode 1: score 0, length 31 frames"]
     assert lines[-1] == ("130 episodes: mean score 0.00, median 0, max 0; mean length 31.0 frames; "
                          "0 capped at max_steps, 130 crashes in 0 pipes")
 
@@ -257,7 +258,7 @@ def test_sampled_eval_replays_the_same_actions(tmp_path, monkeypatch, capsys):
         torch.manual_seed(len(outputs))  # whatever state the generator was in before
         assert cli.main(["eval", "puffer_flappy", "--load-model-path", "coin.pt", "--episodes", "20"]) == 0
         outputs.append(capsys.readouterr().out)
-    lengths = {line.split("length ")[1] for line in outputs[0].splitlines()[:20]}
+    lengths = {line.split("length ")[1] for line in outputs[0].splitlines()[1:21]}
     assert len(lengths) > 1 and outputs[0] == outputs[1]  # games that differ, replayed alike
 
 
@@ -277,7 +278,8 @@ def test_recurrent_policy_trains_and_evaluates(tmp_path):
     train = puffer("train", "puffer_flappy", "--train.total-timesteps", "200000", "--train.minibatch-size", "2048",
                    *common, cwd=tmp_path)
     assert train.returncode == 0, train.stderr[-2000:]
-    out = puffer("eval", "puffer_flappy", "--load-model-path", "latest", "--episodes", "2", *common, cwd=tmp_path)
+    # the checkpoint records its LSTM: no flag needs repeating
+    out = puffer("eval", "puffer_flappy", "--load-model-path", "latest", "--episodes", "2", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].startswith("2 episodes: mean score")
 

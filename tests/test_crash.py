@@ -62,13 +62,13 @@ def test_a_fault_in_training_ends_the_run_with_one_line_and_a_log(tmp_path, back
     prefix = "puffer: error: train failed with RuntimeError: simulated fault in PuffeRL.train; the full traceback is in "
     assert line.startswith(prefix), line
     log, _, saved = line[len(prefix):].partition("; the policy so far is saved to ")
-    assert log.startswith("experiments/flappy_") and log.endswith("/error.log")
+    assert log.startswith("experiments/puffer_flappy_") and log.endswith("/error.log")
     trace = (tmp_path / log).read_text()
     assert trace.startswith("Traceback (most recent call last):") and "in train_then_fail" in trace
     assert trace.rstrip().endswith("RuntimeError: simulated fault\nin PuffeRL.train")
     # Two updates happened before the fault: the policy is saved next to the run's folder.
     assert saved == log.removesuffix("/error.log") + ".pt"
-    assert "actor.weight" in torch.load(tmp_path / saved, weights_only=True)
+    assert "actor.weight" in torch.load(tmp_path / saved, weights_only=True)["weights"]
     assert len(workers) == processes and not any(alive(pid) for pid in workers)
     assert "Traceback" not in out.stdout
 

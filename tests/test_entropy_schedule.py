@@ -39,4 +39,4 @@ def test_each_update_of_a_run_gets_the_scheduled_bonus(anneal_from, tmp_path, mo
     assert [step for step, _ in seen] == [batch * k for k in range(1, 17)]
     expected = [0.02 if anneal_from == 1 or k <= 8 else 0.02 * (16 - k) / 8 for k in range(1, 17)]
     assert [bonus for _, bonus in seen] == pytest.approx(expected, abs=1e-15)
-    assert pufferl.PuffeRL.__name__ == "PuffeRL"  # the scheduled subclass was swapped in for the run only
+    assert pufferl.PuffeRL.__name__ == "PuffeRL"  # the schedule is a subclass: PufferLib's own class is untouched

@@ -14,12 +14,12 @@ import pufferlib.vector
 import torch
 
 from flappy_rl import Flappy, binding
+from flappy_rl.checkpoint import load_weights
 from flappy_rl.cli import main
+from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params, parse_args
 from flappy_rl.evaluate import initial_state
-from flappy_rl.policy import load_weights
 from flappy_rl.pretrained import pretrained_files, use_pretrained
-from flappy_rl.train import env_kwargs, make_policy
 from test_c_core import SANITIZE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -251,7 +251,8 @@ def test_demo_refuses_a_description_that_does_not_fit(exported, demo, tmp_path, 
 
 @pytest.mark.parametrize("args, message", [
     (["--gap", "1000"], "gap must be in [30, 240], got 1000"),
-    (["--obs_mode", "lidar"], "these env parameters give observations of 181 values; the policy takes 8"),
+    (["--obs_mode", "lidar"], "these env parameters give lidar observations of shape (181,) float32; the policy takes "
+                              "features observations of shape (8,) float32"),
     (["--episodes", "0"], "--episodes must be a whole number in [1, 1000000]"),
     (["--seed", "-1"], "--seed must be a whole number, got '-1'"),
     (["extra"], "expected --episodes N, --seed S, --greedy or --PARAM VALUE, got 'extra'"),

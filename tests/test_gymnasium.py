@@ -19,7 +19,7 @@ from conftest import scripted_action
 from test_parity import PARAM_SETS
 
 MODES = [dict(), dict(obs_mode="lidar", lidar_rays=15), dict(obs_mode="pixels", pixels_stack=3, pixels_width=12,
-                                                              pixels_height=20)]
+                                                              pixels_height=26)]
 
 
 def make_vec(num_envs, **kwargs):
@@ -49,9 +49,12 @@ def test_ids_make_the_c_env_and_the_twin():
         wrapper = wrapper.env
     assert "TimeLimit" not in names
     vec = make_vec(3, max_episode_steps=40)
-    assert isinstance(vec, FlappyVectorEnv) and vec.params["max_steps"] == 40
-    with pytest.raises(ValueError, match="^max_episode_steps=40 and max_steps=50 disagree: give one of them$"):
-        make_vec(3, max_episode_steps=40, max_steps=50)
+    assert isinstance(vec, FlappyVectorEnv) and vec.max_episode_steps == 40 and vec.params["max_steps"] == 40
+    # the core ends an episode at whichever comes first: max_steps frames or max_episode_steps steps
+    assert make_vec(3, max_episode_steps=40, max_steps=50).params["max_steps"] == 40
+    assert make_vec(3, max_episode_steps=40, max_steps=50, frame_skip=4).params["max_steps"] == 50
+    with pytest.raises(ValueError, match=r"^max_episode_steps must be a positive int or None, got 0$"):
+        make_vec(3, max_episode_steps=0)
 
 
 @pytest.mark.parametrize("params", MODES + [dict(render_mode="rgb_array")])
@@ -120,11 +123,13 @@ def test_seeding_follows_gymnasium():
     assert env.np_random_seed == 5
     # without a seed, the first reset draws one from entropy: two envs play different games
     assert not np.array_equal(FlappyEnv(gap_spread=40).reset()[0], FlappyEnv(gap_spread=40).reset()[0])
-    # env_index picks the generator stream: the same game as env i of the vector
+    # a vector env seeds env i with seed + i, as Gymnasium's vector envs do
     vec = FlappyVectorEnv(4, gap_spread=40)
     vec_obs = vec.reset(seed=9)[0]
     for i in range(4):
-        assert np.array_equal(FlappyEnv(env_index=i, gap_spread=40).reset(seed=9)[0], vec_obs[i])
+        assert np.array_equal(FlappyEnv(gap_spread=40).reset(seed=9 + i)[0], vec_obs[i])
+    # env_index picks the generator stream: the same game as env i of flappy_rl.Flappy
+    assert not np.array_equal(FlappyEnv(env_index=1, gap_spread=40).reset(seed=9)[0], vec_obs[0])
     with pytest.raises(gymnasium.error.Error, match=r"^Seed must be a python integer, actual type: <class 'float'>$"):
         env.reset(seed=1.5)
     with pytest.raises(gymnasium.error.Error, match=r"^Seed must be in \[0, 2\*\*64\), got -1$"):
@@ -146,12 +151,11 @@ def test_single_env_refuses_bad_actions_and_changes_nothing(action):
 
 @pytest.mark.parametrize("params", MODES + [dict(max_steps=40, difficulty="hard")])
 def test_vector_env_equals_a_loop_of_single_envs(params):
-    """FlappyVectorEnv against Gymnasium's own SyncVectorEnv over FlappyEnv(env_index=i), both
-    in next-step autoreset mode, with the same seed: equal step by step, resets included."""
+    """FlappyVectorEnv against Gymnasium's own SyncVectorEnv over FlappyEnv, both in next-step
+    autoreset mode, with the same seed: equal step by step, resets included."""
     n = 5
     vec = make_vec(n, **params)
-    loop = SyncVectorEnv([lambda i=i: FlappyEnv(env_index=i, **params) for i in range(n)],
-                         autoreset_mode=AutoresetMode.NEXT_STEP)
+    loop = SyncVectorEnv([lambda: FlappyEnv(**params)] * n, autoreset_mode=AutoresetMode.NEXT_STEP)
     assert vec.metadata["autoreset_mode"] == loop.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
     assert vec.observation_space == loop.observation_space and vec.action_space == loop.action_space
     assert vec.single_observation_space == loop.single_observation_space
@@ -159,7 +163,7 @@ def test_vector_env_equals_a_loop_of_single_envs(params):
     ends = 0
     for seed in (11, None, 3):
         obs, info = vec.reset(seed=seed)
-        l_obs, _ = loop.reset(seed=None if seed is None else [seed] * n)
+        l_obs, _ = loop.reset(seed=seed)
         assert np.array_equal(obs, l_obs) and info == {}
         for _ in range(400):
             actions = (rng.random(n) < 0.08).astype(np.int64)
@@ -201,8 +205,10 @@ def test_vector_env_refuses_bad_actions_and_changes_nothing(actions, error, mess
     for t in range(100):
         a = np.array([t % 7 == 0, t % 5 == 0, 0], np.int64)
         assert all(np.array_equal(x, y) for x, y in zip(vec.step(a)[:4], clean.step(a)[:4]))
-    with pytest.raises(TypeError, match=r"^seed must be an int or None: env i is seeded with \(seed, i\)$"):
-        vec.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"^a list of seeds needs one per env \(3\), got 2$"):
+        vec.reset(seed=[1, 2])
+    with pytest.raises(gymnasium.error.Error, match=r"^Seed must be in \[0, 2\*\*64\), got 18446744073709551616$"):
+        vec.reset(seed=2**64 - 2)  # env 2's seed, 2**64, is out of range
     with pytest.raises(ValueError, match=r"^reset_mask is for autoreset mode Disabled; this env's is NextStep"):
         vec.reset(options={"reset_mask": np.ones(3, bool)})
 
@@ -238,8 +244,8 @@ def test_vector_render_draws_each_env_when_asked():
     frames = vec.render()
     assert len(frames) == 4 and isinstance(frames, collections.abc.Sequence)
     for i in range(4):
-        single = FlappyEnv(env_index=i, render_mode="rgb_array", gap_spread=40)
-        single.reset(seed=6)
+        single = FlappyEnv(render_mode="rgb_array", gap_spread=40)
+        single.reset(seed=6 + i)
         for t in range(60):
             single.step(int(t % 6 == 0))
         assert frames[i].shape == (512, 288, 3) and frames[i].dtype == np.uint8
@@ -290,3 +296,70 @@ def test_constructor_errors_are_one_line():
     with pytest.raises(ValueError, match=r"^env_index must be a non-negative int, got -1$"):
         FlappyEnv(env_index=-1)
     assert binding.params()["max_steps"][0] == FlappyEnv().params["max_steps"] == 10000
+
+
+class MadeEnvs:
+    """n envs from gymnasium.make, seeded seed + i and reset on the step after an episode ends,
+    as a vector env in next-step autoreset mode does: the plain loop the vector modes must match."""
+
+    def __init__(self, n, **kwargs):
+        self.envs = [gymnasium.make(GYMNASIUM_ID, **kwargs) for _ in range(n)]
+        self.ended = [False] * n
+
+    def reset(self, seed):
+        self.ended = [False] * len(self.envs)
+        seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(len(self.envs))]
+        return np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds)]), {}
+
+    def step(self, actions):
+        results = []
+        for i, (env, action) in enumerate(zip(self.envs, actions)):
+            if self.ended[i]:
+                results.append((env.reset()[0], 0.0, False, False))
+            else:
+                results.append(env.step(int(action))[:4])
+            self.ended[i] = results[-1][2] or results[-1][3]
+        return tuple(np.array(column) for column in zip(*results))
+
+    def close(self):
+        for env in self.envs:
+            env.close()
+
+
+@pytest.mark.parametrize("params", [dict(frame_skip=4), dict(frame_skip=3, obs_mode="lidar", lidar_rays=9),
+                                    dict(obs_mode="pixels", pixels_width=18, pixels_height=32, frame_skip=2),
+                                    dict(difficulty="hard", frame_skip=5, max_steps=37)])
+def test_every_gymnasium_mode_plays_the_same_episodes(params):
+    """gymnasium.make, make_vec sync, async and the C vector env, with max_episode_steps=10 and
+    the same seeds and actions: equal step by step. The review's cases: with frame_skip 4 the
+    C vector env truncated after 3 steps (it counted frames), agreed with sync only on env 0
+    (Gymnasium seeds env i with seed + i), and refused a list of seeds."""
+    n, limit = 4, 10
+    modes = {"make": MadeEnvs(n, max_episode_steps=limit, **params)}
+    for mode in ("sync", "async", "vector_entry_point"):
+        modes[mode] = gymnasium.make_vec(GYMNASIUM_ID, num_envs=n, vectorization_mode=mode,
+                                         max_episode_steps=limit, **params)
+    rng = np.random.default_rng(7)
+    lengths, truncations = [], 0
+    for seed in (3, None, [8, None, 2**40, 0]):
+        first = [env.reset(seed=seed)[0] for env in modes.values()]
+        for obs in first[1:]:
+            np.testing.assert_array_equal(obs, first[0])
+        steps = np.zeros(n, int)
+        for _ in range(60):
+            actions = (rng.random(n) < 0.12).astype(np.int64)
+            results = {mode: env.step(actions)[:4] for mode, env in modes.items()}
+            want = results["make"]
+            for mode, got in results.items():
+                for k, (g, w) in enumerate(zip(got, want)):
+                    np.testing.assert_array_equal(g, w, err_msg=f"{mode}, output {k}")
+            steps += 1
+            for i in np.flatnonzero(want[2] | want[3]):
+                lengths.append(steps[i])
+                steps[i] = -1  # the next step starts the next episode
+            truncations += int(want[3].sum())
+    for env in modes.values():
+        env.close()
+    # episodes run their ten steps (not three), or the steps that max_steps frames allow
+    frame_skip, max_steps = params["frame_skip"], params.get("max_steps", 10000)
+    assert max(lengths) == min(limit, -(-max_steps // frame_skip)) and truncations > 5

@@ -21,7 +21,8 @@ def train_then_eval(tmp_path, env_name, *overrides):
     (curve,) = (tmp_path / "experiments").glob("*.csv")
     assert curve.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the curve, drawn beside it
     with open(curve) as rows:
-        first_score = float(next(csv.DictReader(rows))["environment/score"])
+        # the first update in which an episode ended (earlier rows have no score)
+        first_score = float(next(row for row in csv.DictReader(rows) if row["environment/score"])["environment/score"])
     evaluation = subprocess.run([*CLI, "eval", env_name, "--load-model-path", "latest", *overrides],
                                 capture_output=True, text=True, cwd=tmp_path, timeout=600)
     assert evaluation.returncode == 0, evaluation.stderr[-2000:]

@@ -145,9 +145,31 @@ def test_randomized_values_stay_within_the_parameter_ranges():
         env.step(np.zeros(64, np.int32))
         for i in range(64):
             s = state(env, i)
-            assert 180 <= s["gap"] <= 240 and 0 <= s["gravity"] <= 3.1
-    s = [state(env, i) for i in range(64)]
-    assert any(x["gap"] == 240 for x in s) and any(x["gravity"] == 0 for x in s)  # clipped to the range
+            assert 180 <= s["gap"] <= 240 and 0.1 <= s["gravity"] <= 3.1
+
+
+@pytest.mark.parametrize("name,value,spread,inside", [
+    ("gravity", 1.0, 10.0, (0.1, 10.0)),  # the review's case: 44 % of episodes had gravity 0
+    ("gap", 230.0, 50.0, (180.0, 240.0)),
+    ("pipe_speed", 0.5, 39.5, (0.5, 40.0)),
+    ("pipe_spacing", 1000.0, 900.0, (100.0, 1000.0)),
+])
+def test_spread_draws_are_uniform_over_the_range_not_piled_on_a_bound(name, value, spread, inside):
+    """A spread reaching past a bound draws over the part inside the range: no value on the
+    bound, and the draws spread evenly (mean and quartiles of a uniform law) over that part."""
+    env = Flappy(num_envs=4096, max_steps=1, seed=5, **{name: value, f"{name}_spread": spread})
+    values = []
+    for _ in range(3):
+        env.step(np.zeros(4096, np.int32))  # every episode ends after one frame: new draws
+        values += [state(env, i)[name] for i in range(0, 4096, 4)]
+    values = np.array(values)
+    low, high = inside
+    assert low <= values.min() and values.max() <= high
+    assert not np.isin(values, [low, high]).any()
+    width = high - low
+    assert abs(values.mean() - (low + high) / 2) < 0.03 * width
+    quartiles = np.quantile(values, [0.25, 0.75])
+    np.testing.assert_allclose(quartiles, [low + width / 4, low + 3 * width / 4], atol=0.03 * width)
 
 
 def test_the_rules_use_the_episodes_values():

@@ -11,7 +11,7 @@ PARAM_SETS = [
     {},
     dict(gap=200, pipe_speed=7.5, pipe_spacing=100, gravity=0.7, flap_speed=7.25, max_fall_speed=12,
          reward_pipe=0.5, reward_crash=-3, reward_alive=0.01, max_steps=500),
-    dict(gap=30, pipe_speed=40, pipe_spacing=1000, gravity=0, flap_speed=1, max_fall_speed=1, max_steps=7),
+    dict(gap=30, pipe_speed=40, pipe_spacing=1000, gravity=0.1, flap_speed=1, max_fall_speed=1, max_steps=7),
     # too strange for the scripted player to score: pipes crawl, the bird is violent
     dict(gap=137.3, pipe_speed=0.5, pipe_spacing=311.1, gravity=2.2, flap_speed=30, max_fall_speed=50,
          reward_alive=-0.001),

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from flappy_rl.errors import CheckpointError
-from flappy_rl.policy import Policy, load_weights
+from flappy_rl.checkpoint import load_weights
+from flappy_rl.policy import Policy
 
 
 class FeatureEnv:

@@ -171,7 +171,8 @@ def test_puffer_eval_plays_in_a_window(tmp_path):
                                   "fall.pt", "--render-mode", "human", "--episodes", "2", "--fps", "0", "--overlay"],
                                  tmp_path)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.strip().splitlines() == ["episode 1: score 0, length 31 frames",
+    assert out.stdout.strip().splitlines() == ["eval puffer_flappy: fall.pt",
+                                               "episode 1: score 0, length 31 frames",
                                                "episode 2: score 0, length 31 frames",
                                                "2 episodes: mean score 0.00, median 0, max 0; mean length 31.0 frames; "
                                                "0 capped at max_steps, 2 crashes in 0 pipes"]

@@ -88,7 +88,7 @@ def test_flap_is_ignored_two_bird_heights_above_the_screen():
     assert ys[34] - ys[33] == -7
 
 
-@pytest.mark.parametrize("gravity,max_fall", [(0.5, 10.0), (1.0, 5.0), (2.5, 7.25), (0.0, 10.0)])
+@pytest.mark.parametrize("gravity,max_fall", [(0.5, 10.0), (1.0, 5.0), (2.5, 7.25), (0.1, 10.0)])
 def test_gravity_and_fall_cap_parameters(gravity, max_fall):
     env = Flappy(gravity=gravity, max_fall_speed=max_fall, flap_speed=3)
     vy = -3.0
@@ -249,6 +249,17 @@ def test_log_means_and_clearing():
                               pipe_spacing=144.0, gravity=1.0, n=4.0)]
     assert binding.vec_log(env.c_envs) == dict(score=0.0, episode_return=0.0, episode_length=0.0, perf=0.0, gap=0.0,
                                                pipe_speed=0.0, pipe_spacing=0.0, gravity=0.0, n=0.0)
+
+
+def test_a_report_after_reset_covers_only_the_episodes_since_the_reset():
+    """reset() used to leave the C log as it was: the first report counted episodes from before."""
+    env = Flappy(num_envs=4, max_steps=2, log_interval=4)
+    for _ in range(3):
+        env.step(np.zeros(4, np.int32))  # four episodes end at step 2
+    env.reset(0)
+    infos = [env.step(np.zeros(4, np.int32))[4] for _ in range(4)]
+    assert infos[3] == [dict(score=0.0, episode_return=0.0, episode_length=2.0, perf=0.0, gap=100.0,
+                             pipe_speed=4.0, pipe_spacing=144.0, gravity=1.0, n=8.0)]
 
 
 def test_log_score_and_perf():

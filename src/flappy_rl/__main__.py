@@ -2,30 +2,22 @@
 `python -m flappy_rl play`: play it yourself in a window."""
 
 import argparse
-import time
-
-import numpy as np
 
 from flappy_rl import Flappy, binding
 from flappy_rl.errors import NoDisplayError
+from flappy_rl.speed import measure, stepping
 
 
 def demo(num_envs, seconds, seed):
+    """Random play, one flap in ten (the pace of a bird that keeps its height): steps per second
+    over one window of `seconds` after a warm-up (flappy_rl.speed), and the episodes' means."""
     env = Flappy(num_envs=num_envs, seed=seed)
-    rng = np.random.default_rng(seed)
-    # Cached actions: flap one frame in ten, the pace of a bird that keeps its height.
-    actions = (rng.random((64, num_envs)) < 0.1).astype(np.int32)
-    logs = []
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for row in actions:
-            logs += env.step(row)[4]
-        steps += len(actions)
-    elapsed = time.perf_counter() - start
+    step, logs = stepping(env, num_envs, seed), []
+    rate = measure(lambda: logs.extend(step()[4]), num_envs, seconds, windows=1)["median"]
     env.close()
     episodes = sum(log["n"] for log in logs)
     mean = {k: sum(log[k] * log["n"] for log in logs) / max(episodes, 1) for k in ("score", "episode_length", "episode_return")}
-    print(f"{num_envs} envs, {steps * num_envs:,} steps in {elapsed:.2f} s: {steps * num_envs / elapsed:,.0f} steps/s")
+    print(f"{num_envs} envs, random actions: {rate:,.0f} steps/s")
     print(f"{int(episodes):,} episodes of random play: mean score {mean['score']:.3f} pipes, "
           f"mean length {mean['episode_length']:.1f} frames, mean return {mean['episode_return']:.3f}")
 

@@ -4,7 +4,7 @@ Every figure is the median of several timed windows after a warm-up, stepping wi
 array of random actions (one flap in ten). Single-core figures run pinned to one core.
 
     puffer bench puffer_flappy [--seconds S] [--json PATH] [--compare]
-    python -m flappy_rl.bench benchmarks/bench.json README.md   # rewrite README's performance section
+    python -m flappy_rl.bench benchmarks/bench.json docs/performance.md   # rewrite its table
 """
 
 import contextlib
@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,52 +26,12 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import GYMNASIUM_ID, Flappy, binding, make_gymnasium_env
+from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError
+from flappy_rl.speed import ACTION_ROWS, WINDOWS, measure, one_core, random_actions
 
 SIZES = (1, 64, 1024, 4096)
 SYNC_ENVS = 64  # SyncVectorEnv steps its envs one by one: its rate hardly depends on their number
-WINDOWS = 3
-ACTION_ROWS = 64
-CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
-
-
-def random_actions(num_envs, seed=0):
-    """ACTION_ROWS rows of actions, one flap in ten, as separate arrays so indexing is free."""
-    table = (np.random.default_rng(seed).random((ACTION_ROWS, num_envs)) < 0.1).astype(np.int32)
-    return list(table)
-
-
-def measure(step, agents_per_call, seconds, windows=WINDOWS):
-    """Median steps per second of `step()` over `windows` windows of `seconds`, after a warm-up
-    that also sizes the batches of calls between clock reads (about a millisecond each)."""
-    batch, rates = 1, []
-    for window in range(-1, windows):
-        duration = seconds / 2 if window < 0 else seconds
-        calls, start = 0, time.perf_counter()
-        while True:
-            batch_start = time.perf_counter()
-            for _ in range(batch):
-                step()
-            calls += batch
-            end = time.perf_counter()
-            if window < 0 and end - batch_start < 0.001:
-                batch *= 2
-            if end - start >= duration:
-                break
-        if window >= 0:
-            rates.append(calls * agents_per_call / (end - start))
-    return {"median": statistics.median(rates), "windows": rates}
-
-
-@contextlib.contextmanager
-def one_core():
-    """Run pinned to one core (the last this process may use), then restore the affinity."""
-    allowed = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {max(allowed)})
-    try:
-        yield max(allowed)
-    finally:
-        os.sched_setaffinity(0, allowed)
 
 
 def raw_binding(num_envs, seconds, windows=WINDOWS, **params):
@@ -137,7 +96,7 @@ def pure_c(num_envs, seconds, build_dir):
     """The C benchmark program (csrc/bench.c), compiled as setup.py compiles the extension."""
     exe = Path(build_dir) / "flappy_bench"
     if not exe.exists():
-        subprocess.run(["gcc", "-O3", "-ffp-contract=off", f"-I{CSRC}", str(CSRC / "bench.c"), "-o", str(exe), "-lm"],
+        subprocess.run(["gcc", "-O3", "-ffp-contract=off", f"-I{CSRC_DIR}", str(CSRC_DIR / "bench.c"), "-o", str(exe), "-lm"],
                        check=True)
     out = subprocess.run([str(exe), str(num_envs), str(seconds), str(WINDOWS)], check=True, capture_output=True,
                          text=True)
@@ -245,7 +204,7 @@ def run(seconds=1.0, compare=False, log=print):
         for name, function in (("raw", raw_binding), ("wrapper", wrapper)):
             results[name] = {n: function(n, seconds) for n in SIZES}
             log(f"{name}: " + ", ".join(f"{n}: {r['median'] / 1e6:.2f}M" for n, r in results[name].items()))
-        if shutil.which("gcc") and (CSRC / "bench.c").exists():  # a source checkout
+        if shutil.which("gcc") and (CSRC_DIR / "bench.c").exists():
             results["pure_c"] = {n: pure_c(n, seconds, build_dir) for n in SIZES}
         # The other observation modes at their defaults (180 LIDAR rays; two 36 x 64 frames)
         results["modes"] = {mode: {n: raw_binding(n, seconds, obs_mode=mode) for n in (1, 4096)}

@@ -226,6 +226,12 @@ MODE_OPTIONS = [
 
 # Options whose default does not tell their type ("auto" is otherwise "auto or a number").
 OPTION_TYPES = {"train.device": STR}
+# What some config options mean, where the name does not say it all.
+OPTION_HELP = {
+    "train.total_timesteps": "env steps to train for; under torchrun, the steps of all ranks together ",
+    "train.dist_timeout": "under torchrun, seconds a rank waits for the others in one collective call before "
+                          "it stops ",
+}
 
 
 def add_option(group, key, default, convert, text):
@@ -258,7 +264,7 @@ def build_parser(mode, env_name, config):
         if section not in groups:
             title = "[env] birds per C vector (num_envs) and the C core's parameters" if section == "env" else f"[{section}]"
             groups[section] = parser.add_argument_group(title)
-        convert, text = OPTION_TYPES.get(key) or type_of(default), ""
+        convert, text = OPTION_TYPES.get(key) or type_of(default), OPTION_HELP.get(key, "")
         if section == "env" and name in c_params:
             # typed by the C table (max_steps is an int, gap a float), not by how the ini spells it
             c_default, low, high = c_params[name]
@@ -296,7 +302,9 @@ def parse_args(mode, env_name, argv):
             close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(f"unknown option {name}{hint} (puffer {mode} {env_name} --help lists them)")
-    args = {"mode": mode, "env_name": env_name}
+    # The settings the user gave, as section.key: a checkpoint's record yields to them.
+    given = sorted({arg.partition("=")[0][2:].replace("-", "_") for arg in argv if arg.startswith("--")})
+    args = {"mode": mode, "env_name": env_name, "given": given}
     for key, value in vars(parser.parse_args(argv)).items():
         *path, leaf = key.split(".")
         node = args

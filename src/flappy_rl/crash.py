@@ -67,12 +67,20 @@ def report(error, args=None):
     """Print one line about error and where its traceback is; returns the exit status, 1."""
     stop_leftovers()
     mode = args["mode"] if args else "puffer"
+    # One rank of a data-parallel run: its own log file, its rank in the line, and a note that
+    # tells the other ranks where to look.
+    session = getattr(sys.modules.get("flappy_rl.distributed"), "SESSION", None)
     if isinstance(error, RunCrashed):
-        cause, folder, name = error.__cause__ or error, error.run_folder, LOG_NAME
+        name = LOG_NAME if session is None else f"error-rank{session.world.rank}.log"
+        cause, folder = error.__cause__ or error, error.run_folder
     else:
         cause, folder, name = error, log_folder(args), f"{mode}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     path = write_log(folder, name, "".join(traceback.format_exception(cause)))
     where = f"the full traceback is in {path}" if path else "the traceback could not be written anywhere"
     saved = f"; the policy so far is saved to {error.model_path}" if getattr(error, "model_path", None) else ""
-    print(f"puffer: error: {mode} failed with {summary(cause)}; {where}{saved}", file=sys.stderr)
+    who = ""
+    if session is not None:
+        session.notes.leave("failed", summary=summary(cause), path=path)
+        who = f"{session.world}: "
+    print(f"puffer: error: {who}{mode} failed with {summary(cause)}; {where}{saved}", file=sys.stderr)
     return 1

@@ -24,8 +24,9 @@ class Flappy(pufferlib.PufferEnv):
     - Each step overwrites rewards, terminals and truncations for every env. An env whose
       episode ended (terminal on a crash, truncation at `max_steps`) resets itself at once, and
       its observation is the first of the new episode.
-    - Every `log_interval` steps, if episodes ended since the last report, `step` returns in
-      its info list one dict of means over them: score (pipes), episode_return,
+    - Every `log_interval` steps, if episodes ended since the last report (or the last
+      `reset`, which starts the statistics afresh), `step` returns in its info list one dict
+      of means over them: score (pipes), episode_return,
       episode_length, perf (score / 50, capped at 1), the episodes' gap, pipe_speed,
       pipe_spacing and gravity (which vary with the *_spread parameters) and n (their number).
     - Seeding: env i draws its pipes from a PCG32 generator seeded with (seed, i), so its
@@ -78,6 +79,7 @@ class Flappy(pufferlib.PufferEnv):
 
     def reset(self, seed=0):
         binding.vec_reset(self.c_envs, seed)
+        binding.vec_log(self.c_envs)  # drop the episodes before the reset: a report covers those after it
         self.steps_since_log = 0
         return self.observations, []
 
@@ -123,19 +125,15 @@ class Flappy(pufferlib.PufferEnv):
             self.closed = True
 
 
-def steps_per_second(num_envs=4096, seconds=3.0):
-    """Random play in one `Flappy` of num_envs birds for about `seconds`: steps per second."""
-    import time
+def steps_per_second(num_envs=4096, seconds=1.0):
+    """Random play in one `Flappy` of num_envs birds: steps per second, the median of windows
+    of `seconds` (flappy_rl.speed)."""
+    from flappy_rl.speed import measure, stepping
 
     env = Flappy(num_envs=num_envs)
-    actions = np.random.default_rng(0).integers(0, 2, (1024, num_envs), dtype=np.int32)  # drawn beforehand
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        env.step(actions[steps % len(actions)])
-        steps += 1
-    elapsed = time.perf_counter() - start
+    rate = measure(stepping(env, num_envs), num_envs, seconds)["median"]
     env.close()
-    return num_envs * steps / elapsed
+    return rate
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import pufferlib.vector
 
 from flappy_rl import Flappy, binding, gym_env
 from flappy_rl.pretrained import use_pretrained
-from flappy_rl.train import env_kwargs, load_checkpoint, make_policy, resolve_device
+from flappy_rl.checkpoint import load_into, open_checkpoint
+from flappy_rl.components import env_kwargs, make_policy, resolve_device
 
 RENDER_MODES = {"None": None, **{mode: mode for mode in gym_env.RENDER_MODES}}  # --render-mode's text: the mode
 # Headless episodes run side by side, at most this many at once; each env plays exactly one
@@ -40,6 +41,9 @@ def evaluate(args):
     episodes = args["episodes"] if args["episodes"] is not None else (None if human else 100)
     use_pretrained(args)
     device = resolve_device(args["train"]["device"])
+    checkpoint = open_checkpoint(args, device)
+    trained_on = " (the env it was trained on)" if args.get("env_from_checkpoint") else ""
+    print(f"eval {args['env_name']}{trained_on}: {checkpoint.path}", *checkpoint.notes, sep="\n", flush=True)
     # Sampled actions come from torch's generator: seeded, an eval replays, as its games do.
     torch.manual_seed(args["vec"]["seed"])
     results, frames, policy, wave = [], [], None, 0
@@ -50,7 +54,7 @@ def evaluate(args):
         vecenv = pufferlib.vector.make(Flappy, backend="Serial", num_envs=num_envs, env_kwargs=kwargs)
         if policy is None:
             policy = make_policy(args, vecenv.driver_env).to(device)
-            load_checkpoint(policy, args["load_model_path"] or "latest", args, device)
+            load_into(policy, checkpoint, args)
             policy.eval()
         try:
             quit_ = play_wave(vecenv, policy, args, device, wave, human, episodes, results, frames)

@@ -14,7 +14,6 @@ import os
 import sys
 import time
 
-import numpy as np
 import pufferlib
 import pufferlib.models
 import pufferlib.vector
@@ -22,10 +21,12 @@ import torch
 from torch import nn
 
 from flappy_rl import Flappy, binding
+from flappy_rl.checkpoint import load_into, open_checkpoint
+from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params
+from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError
 from flappy_rl.pretrained import use_pretrained
-from flappy_rl.train import env_kwargs, load_checkpoint, make_policy
 
 FORMAT = "flappy-policy 1"
 
@@ -92,16 +93,25 @@ def puffernet_dir():
     return os.path.join(os.path.dirname(pufferlib.__file__), "extensions")
 
 
+def demo_build_line():
+    """The gcc line that builds the C demo from the sources this package carries, runnable from any folder."""
+    return (f"gcc -O2 -ffp-contract=off -I {CSRC_DIR} -I {puffernet_dir()} {CSRC_DIR / 'demo.c'} "
+            "-o flappy_demo -lm")
+
+
 def export(args):
     """Write the weights and the description; returns their paths."""
     start = time.perf_counter()
     use_pretrained(args)
+    checkpoint = open_checkpoint(args)
+    for note in checkpoint.notes:
+        print(note, file=sys.stderr)
     vecenv = pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=env_kwargs(args, num_envs=1))
     try:
         policy = make_policy(args, vecenv.driver_env)
     finally:
         vecenv.close()
-    load_checkpoint(policy, args["load_model_path"] or "latest", args, "cpu")
+    load_into(policy, checkpoint, args)
     text, weights = describe(policy, args)
     out_dir, name = args["out_dir"], args["env_name"]
     weights_path = os.path.join(out_dir, f"{name}_weights.bin")
@@ -115,7 +125,7 @@ def export(args):
         raise ConfigError(f"cannot write to {out_dir}: {error.strerror or error}") from None
     print(f"wrote {weights_path} ({weights.size} float32 weights) and {description_path} "
           f"in {time.perf_counter() - start:.2f} s")
-    print("play it in C (csrc/demo.c):", file=sys.stderr)
-    print(f"  gcc -O2 -ffp-contract=off -I csrc -I {puffernet_dir()} csrc/demo.c -o flappy_demo -lm", file=sys.stderr)
+    print(f"play it in C ({CSRC_DIR / 'demo.c'}):", file=sys.stderr)
+    print(f"  {demo_build_line()}", file=sys.stderr)
     print(f"  ./flappy_demo {description_path} {weights_path} --episodes 100 --greedy", file=sys.stderr)
     return weights_path, description_path

@@ -97,9 +97,10 @@ class FlappyEnv(gymnasium.Env):
       no TimeLimit wrapper is added. The observation then is the episode's last one; `step`
       raises `gymnasium.error.ResetNeeded` until `reset` is called. `info` is always empty.
     - Seeding: `reset(seed=s)` seeds the pipes' PCG32 generator with (s, env_index), so env
-      `env_index` of `FlappyVectorEnv` (or of `flappy_rl.Flappy`) reset with s plays the same
-      game. `reset()` without a seed continues the generator (the first one draws a seed
-      from `self.np_random`, seeded from entropy).
+      `env_index` of `flappy_rl.Flappy` reset with s plays the same game (and, with the
+      default env_index 0, env i of `FlappyVectorEnv` reset with s - i). `reset()` without a
+      seed continues the generator (the first one draws a seed from `self.np_random`, seeded
+      from entropy).
     - Rendering shows the game: `render_mode="rgb_array"` returns a new (512, 288, 3) uint8
       frame drawn in C (no display needed); `render_mode="human"` draws into a raylib window
       (`render_scale`, `render_fps`) on every `step` and `reset`, and raises
@@ -184,7 +185,7 @@ class LazyFrames(collections.abc.Sequence):
 class FlappyVectorEnv(gymnasium.vector.VectorEnv):
     """Flappy Bird, `num_envs` envs stepped in one C call, as a Gymnasium vector env.
 
-    Env i plays exactly as `FlappyEnv(env_index=i)` with the same seed and actions would.
+    Env i plays exactly as a `FlappyEnv` reset with seed + i and given the same actions would.
 
     - Autoreset: next-step (`metadata["autoreset_mode"]` is `AutoresetMode.NEXT_STEP`, as
       Gymnasium defines it): on the step an episode ends, that env's observation is the
@@ -198,11 +199,16 @@ class FlappyVectorEnv(gymnasium.vector.VectorEnv):
     - The arrays returned by `step` and `reset` are the env's own buffers, overwritten by the
       next call (as PufferLib's are, and as `SyncVectorEnv(copy=False)`): copy what you keep,
       or pass `copy=True` for new arrays each call.
-    - Seeding: `reset(seed=s)` seeds env i with (s, i); `reset()` continues each generator
-      (the first draws a seed from entropy). A list of seeds is refused: one seed fixes all.
-    - Episode length: `max_steps` (a core parameter); `max_episode_steps`, which
-      `gymnasium.make_vec` passes on, is taken as `max_steps`, so it counts frames, not steps,
-      when `frame_skip` is above 1.
+    - Seeding, as Gymnasium's vector envs seed: `reset(seed=s)` seeds env i as `FlappyEnv`
+      reset with s + i, so `gymnasium.make_vec` in every vectorization mode plays the same
+      games for the same seed and actions. `reset(seed=[s0, s1, ...])` (one per env) seeds env
+      i with s_i; None in the list, or `reset()`, continues that env's generator (the first
+      draws a seed from `self.np_random`).
+    - Episode length: `max_steps` frames (a core parameter), and `max_episode_steps` steps when
+      given (`gymnasium.make_vec` passes it on), counted as Gymnasium's TimeLimit counts them
+      for `gymnasium.make`: the step that reaches it is truncated, terminated or not (the
+      core's `max_steps` becomes at most `max_episode_steps * frame_skip`, as `self.params`
+      shows).
     - `render()`: rgb_array, a sequence of `num_envs` frames (512, 288, 3), each drawn when
       indexed; human, env 0 in a raylib window.
     """
@@ -214,11 +220,15 @@ class FlappyVectorEnv(gymnasium.vector.VectorEnv):
         self.render_mode = check_render_mode(render_mode)
         self.render_scale = check_scale(render_scale, "render_scale")
         self.render_fps = check_fps(render_fps, "render_fps")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or not isinstance(
+                max_episode_steps, numbers.Integral) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps must be a positive int or None, got {max_episode_steps!r}")
+        self.max_episode_steps = max_episode_steps
         if max_episode_steps is not None:
-            if params.get("max_steps", max_episode_steps) != max_episode_steps:
-                raise ValueError(f"max_episode_steps={max_episode_steps!r} and max_steps={params['max_steps']!r} "
-                                 "disagree: give one of them")
-            params["max_steps"] = max_episode_steps
+            # The core ends the episode at that step too (its max_steps counts frames), so that
+            # the env restarts on the next step as a TimeLimit-wrapped env would be reset.
+            resolved = binding.check_params(**params)
+            params = {**params, "max_steps": min(resolved["max_steps"], max_episode_steps * resolved["frame_skip"])}
         self.core = CoreVector(num_envs, params)
         self.params = self.core.params
         self.num_envs = int(num_envs)
@@ -227,27 +237,46 @@ class FlappyVectorEnv(gymnasium.vector.VectorEnv):
         self.single_action_space = gymnasium.spaces.Discrete(2)
         self.observation_space = gymnasium.vector.utils.batch_space(self.single_observation_space, self.num_envs)
         self.action_space = gymnasium.vector.utils.batch_space(self.single_action_space, self.num_envs)
-        self.seeded = False
+        self.seeded = np.zeros(self.num_envs, bool)
+        self.elapsed_steps = np.zeros(self.num_envs, np.int64)  # in the current episodes, for max_episode_steps
+        self.episode_ended = np.zeros(self.num_envs, bool)  # on the last step: this step starts the next
+
+    def env_seeds(self, seed):
+        """One seed (or None) per env: seed + i for an int, the list's entries for a list."""
+        if isinstance(seed, (list, tuple)):
+            if len(seed) != self.num_envs:
+                raise ValueError(f"a list of seeds needs one per env ({self.num_envs}), got {len(seed)}")
+            return [check_seed(s) for s in seed]
+        seed = check_seed(seed)
+        return [None] * self.num_envs if seed is None else [check_seed(seed + i) for i in range(self.num_envs)]
 
     def reset(self, *, seed=None, options=None):
-        if isinstance(seed, (list, tuple)):
-            raise TypeError("seed must be an int or None: env i is seeded with (seed, i)")
         if options and "reset_mask" in options:
             raise ValueError("reset_mask is for autoreset mode Disabled; this env's is NextStep, which restarts "
                              "ended episodes by itself")
-        if seed is not None or not self.seeded:
-            super().reset(seed=check_seed(seed))  # seeds self.np_random
-            seed = int(self.np_random.integers(2**63)) if seed is None else seed
-            binding.vec_reset(self.core.handle, seed)
-            self.seeded = True
-        else:
-            binding.vec_reset(self.core.handle)
+        seeds = self.env_seeds(seed)  # checks them all before any env changes
+        if not isinstance(seed, (list, tuple)):
+            super().reset(seed=seed)  # seeds self.np_random
+        for i, env_seed in enumerate(seeds):
+            if env_seed is None and not self.seeded[i]:
+                env_seed = int(self.np_random.integers(2**63))
+            if env_seed is not None:
+                binding.vec_seed_env(self.core.handle, i, env_seed, 0)
+                self.seeded[i] = True
+        binding.vec_reset(self.core.handle)  # new episodes, each from its generator
+        self.elapsed_steps[:] = 0
+        self.episode_ended[:] = False
         obs = self.core.observations
         return (obs.copy() if self.copy else obs), {}
 
     def step(self, actions):
         core = self.core
         binding.vec_step(core.handle, actions)
+        if self.max_episode_steps is not None:
+            # The envs whose episode ended on the last step started the next one on this step.
+            self.elapsed_steps = np.where(self.episode_ended, 0, self.elapsed_steps + 1)
+            core.truncations |= ~self.episode_ended & (self.elapsed_steps >= self.max_episode_steps)
+            self.episode_ended = core.terminals | core.truncations
         if self.render_mode == "human":
             self.render()
         if self.copy:

@@ -49,7 +49,8 @@ def ship(env_name, checkpoint, note):
 
     from flappy_rl import Flappy
     from flappy_rl.config import load_config
-    from flappy_rl.train import env_kwargs, load_checkpoint, make_policy
+    from flappy_rl.checkpoint import load_checkpoint
+    from flappy_rl.components import env_kwargs, make_policy
 
     args = load_config(env_name)
     vecenv = pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=env_kwargs(args, num_envs=1))

@@ -108,14 +108,16 @@ class FlappyGymnasiumEnv(gymnasium.Env):
 
     Ray k leaves the bird's beak (x = 91.6, the bird's mid-height) at -90 + (k + 0.5) * 180 /
     lidar_rays degrees, y down: the half-plane ahead, top to bottom. 1 means nothing in range.
-    Computed in float32.
+    A beak at or below the ground's top (the last frame of a crash into the ground) reads 0 on
+    every ray pointing down. Computed in float32.
 
     `pixels`: `Box(0, 255, (pixels_stack, pixels_height, pixels_width), uint8)`: the last
     `pixels_stack` grayscale frames, oldest first, drawn without the score. A frame shows the
-    world from y = -96 down to the bottom of the screen, so that a bird above the screen (it
-    can rise to y = -93) still sees itself. At an episode's start every frame of the stack is
-    its first frame. The observation shows the state after a step's last frame (for pixels, the
-    stack holds one frame per step, as with Atari's frame skipping).
+    world from y = -96 down to the bottom of the screen, so that a bird above the screen (its
+    top never rises above y = -96) still sees itself; the bird covers at least one pixel each
+    way at the smallest frame (9 x 26), so every frame shows it. At an episode's start every
+    frame of the stack is its first frame. The observation shows the state after a step's last
+    frame (for pixels, the stack holds one frame per step, as with Atari's frame skipping).
 
     ## Dynamics, one step
     The action is held for frame_skip frames (a flap pressed on each one), fewer when a frame
@@ -125,7 +127,9 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     ## Dynamics, one frame
     1. A flap (while the bird's top is below y = -48, two bird heights above the screen) sets
        the vertical speed to -flap_speed; otherwise gravity is added, capped at max_fall_speed.
-       Then the bird moves by its speed.
+       Then the bird moves by its speed; a bird whose top would rise above y = -96 (the pixel
+       view's top) stops there with speed 0. With the default flap_speed and gravity a bird
+       rises to y = -93 at most, so only stronger flaps or weaker gravity meet this ceiling.
     2. The pipes move left by pipe_speed. Once the oldest pipe has left the screen it is
        recycled as the newest, pipe_spacing after the last, with a gap top drawn uniformly from
        [0.2 * 404.48, 0.8 * 404.48 - gap).
@@ -140,8 +144,10 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     ## Episode end
     Terminated on a crash; truncated after max_steps frames (frames, whatever frame_skip is: the
     info's score, episode_return and episode_length count alike for every frame_skip). An
-    episode starts by drawing its gap, pipe_speed, pipe_spacing and gravity (each within
-    <name> +- <name>_spread, kept in its range; no draw for a spread of 0), then the bird's top
+    episode starts by drawing its gap, pipe_speed, pipe_spacing and gravity (no draw for a
+    spread of 0; otherwise uniformly over the part of <name> +- <name>_spread inside <name>'s
+    range: a first draw over the whole interval is kept if it lands in the range, else a second
+    draw spans the part inside, so no value piles up on a bound), then the bird's top
     at y = 244 moving up at flap_speed, and four pipes, the first at x = 488.
 
     ## Parameters (keyword arguments; the C table in csrc/flappy.h is the source)
@@ -151,7 +157,7 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     | gap                 | 100      | [30, 240]                 | height of the opening between the pipes   |
     | pipe_speed          | 4        | [0.5, 40]                 | px the pipes move left each frame         |
     | pipe_spacing        | 144      | [100, 1000]               | px between consecutive pipes              |
-    | gravity             | 1        | [0, 10]                   | added to the fall speed per frame         |
+    | gravity             | 1        | [0.1, 10]                 | added to the fall speed per frame         |
     | flap_speed          | 9        | [1, 30]                   | upward speed a flap sets, px/frame        |
     | max_fall_speed      | 10       | [1, 50]                   | cap on the fall speed, px/frame           |
     | reward_pipe         | 1        | [-100, 100]               | reward for each pipe passed               |
@@ -162,8 +168,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     | obs_mode            | features | features, lidar, pixels   | what the agent observes (above)           |
     | lidar_rays          | 180      | [1, 1024]                 | lidar: rays over the half-plane ahead     |
     | lidar_range         | 196      | [16, 256]                 | lidar: distance that reads 1, px          |
-    | pixels_width        | 36       | [8, 288]                  | pixels: frame width                       |
-    | pixels_height       | 64       | [8, 512]                  | pixels: frame height                      |
+    | pixels_width        | 36       | [9, 288]                  | pixels: frame width                       |
+    | pixels_height       | 64       | [26, 512]                 | pixels: frame height                      |
     | pixels_stack        | 2        | [1, 8]                    | pixels: frames observed at once           |
     | gap_spread          | 0        | [0, 210]                  | each episode's gap: gap +- this           |
     | pipe_speed_spread   | 0        | [0, 39.5]                 | each episode's pipe_speed: +- this        |
@@ -174,6 +180,10 @@ class FlappyGymnasiumEnv(gymnasium.Env):
     `difficulty` sets each parameter of its preset that is at its default: easy = gap 130,
     pipe_speed 3, pipe_spacing 180; hard = gap 85, pipe_speed 5, pipe_spacing 130, gap_spread
     15, pipe_speed_spread 1, gravity_spread 0.15. `self.params` holds the result.
+
+    The ranges keep every game playable and every observation in its space: gravity is at
+    least 0.1 so every bird falls after a flap, and a frame is at least 9 x 26 pixels so the
+    bird (34 x 24 px of a 288 x 608 px view) covers a pixel in each direction.
 
     ## Seeding
     Pipes (and drawn episode values) come from a PCG32 generator seeded with (seed,
@@ -212,7 +222,13 @@ class FlappyGymnasiumEnv(gymnasium.Env):
             return value
         _, low, high = binding.params()[name]
         drawn = value + spread * (2.0 * self.rng.unit() - 1.0)
-        return low if drawn < low else (high if drawn > high else drawn)
+        if low <= drawn <= high:
+            return drawn
+        # Outside the range: a second draw over the part of value +- spread inside it. Each
+        # draw is uniform over that part given the first one's outcome, so their mix is too.
+        inside_low, inside_high = max(value - spread, low), min(value + spread, high)
+        drawn = inside_low + (inside_high - inside_low) * self.rng.unit()
+        return low if drawn < low else (high if drawn > high else drawn)  # rounding only
 
     def draw_gap_top(self):
         return binding.GAP_TOP_MIN + self.rng.unit() * (binding.GAP_SPAN - self.gap)
@@ -272,6 +288,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
         else:
             self.bird_vy = min(self.bird_vy + self.gravity, p["max_fall_speed"])
         self.bird_y += self.bird_vy
+        if self.bird_y < binding.BIRD_TOP_MIN:  # the bird stops where the pixel view's top is
+            self.bird_y, self.bird_vy = binding.BIRD_TOP_MIN, 0.0
 
         self.front_x -= self.pipe_speed
         if self.front_x + binding.PIPE_WIDTH < 0.0:
@@ -326,7 +344,8 @@ class FlappyGymnasiumEnv(gymnasium.Env):
         reach = self.params["lidar_range"]
         ox, oy = f32(binding.LIDAR_X), f32(self.bird_y + binding.BIRD_HEIGHT / 2)
         with np.errstate(all="ignore"):  # inf * 0 on a horizontal ray is masked out, as in C
-            t = (f32(binding.GROUND_Y) - oy) * rays.inv_dy
+            to_ground = max(f32(binding.GROUND_Y) - oy, f32(0))  # a beak in the ground reads 0
+            t = to_ground * rays.inv_dy
             distance = np.where((rays.dy > 0) & (t < f32(reach)), t, f32(reach))
             k, next_x = self.next_pipe()
             for j in range(binding.NUM_PIPES - k):  # the pipes ahead that the env keeps

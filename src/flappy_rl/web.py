@@ -24,10 +24,10 @@ from pathlib import Path
 
 from flappy_rl import binding
 from flappy_rl.config import c_params
+from flappy_rl.csrc import CSRC_DIR
 from flappy_rl.errors import ConfigError, WebBuildError
 from flappy_rl.export import export, puffernet_dir
 
-CSRC = Path(__file__).resolve().parent.parent.parent / "csrc"
 PAGE_FILES = ("index.html", "app.js", "style.css")
 MODULE = "flappy.js"  # emcc writes flappy.wasm beside it
 POLICY_DESCRIPTION, POLICY_WEIGHTS = "policy.txt", "policy.bin"  # the names app.js fetches
@@ -61,7 +61,7 @@ def find_emcc():
 def emcc_command(emcc, output):
     return [
         emcc, "-O2", "-ffp-contract=off",  # the twin's rounding, as the native build
-        f"-I{CSRC}", f"-I{puffernet_dir()}", str(CSRC / "web.c"),
+        f"-I{CSRC_DIR}", f"-I{puffernet_dir()}", str(CSRC_DIR / "web.c"),
         "-sENVIRONMENT=web", "-sMODULARIZE=1", "-sEXPORT_NAME=createFlappyModule", "-sALLOW_MEMORY_GROWTH=1",
         "-sEXPORTED_FUNCTIONS=_main,_malloc,_free",
         "-sEXPORTED_RUNTIME_METHODS=ccall,UTF8ToString",
@@ -126,25 +126,27 @@ def web(args):
     folder = Path(args["web_path"])
     query = page_query(args)
     find_emcc()  # before the export: a missing compiler is the first thing to hear about
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ConfigError(f"cannot write to {folder}: {error.strerror or error}") from None
-    export_seconds = export_policy(args, folder)
-    build_seconds = build(folder)
-    wasm = folder / MODULE.replace(".js", ".wasm")
-    print(f"built {folder}/: policy exported in {export_seconds:.1f} s, page compiled in {build_seconds:.1f} s "
-          f"({wasm.stat().st_size / 1024:.0f} KiB of WebAssembly)")
-    if args["bench"]:
-        from flappy_rl.web_bench import bench_page
+    with contextlib.ExitStack() as stack:
+        # --serve takes its port before the build: a port in use is one line, not a minute's build later
+        url = stack.enter_context(serving(folder, args["port"])) if args["serve"] and not args["bench"] else None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"cannot write to {folder}: {error.strerror or error}") from None
+        export_seconds = export_policy(args, folder)
+        build_seconds = build(folder)
+        wasm = folder / MODULE.replace(".js", ".wasm")
+        print(f"built {folder}/: policy exported in {export_seconds:.1f} s, page compiled in {build_seconds:.1f} s "
+              f"({wasm.stat().st_size / 1024:.0f} KiB of WebAssembly)")
+        if args["bench"]:
+            from flappy_rl.web_bench import bench_page
 
-        bench_page(folder, args["seconds"])
-    elif args["serve"]:
-        with serving(folder, args["port"]) as url:
+            bench_page(folder, args["seconds"])
+        elif url is not None:
             print(f"serving {folder}/ at {url}{query} (Ctrl-C stops)", flush=True)
             try:
                 threading.Event().wait()
             except KeyboardInterrupt:
                 print("stopped", file=sys.stderr)
-    else:
-        print(f"open it through a web server, e.g. puffer web {args['env_name']} --serve")
+        else:
+            print(f"open it through a web server, e.g. puffer web {args['env_name']} --serve")

@@ -8,8 +8,9 @@ Needs playwright (the dev dependency group) and Debian's chromium.
 
 import os
 
-from flappy_rl.bench import SIZES, WINDOWS, millions, one_core, raw_binding
+from flappy_rl.bench import SIZES, millions, raw_binding
 from flappy_rl.errors import ConfigError
+from flappy_rl.speed import WINDOWS, one_core
 from flappy_rl.web import CHROMIUM, serving
 
 PAGE_RATE_SECONDS = 5.0

@@ -4,7 +4,8 @@
 //
 // URL options: ?seed=N fixes the pipes (default: a random seed per game), ?mode=play starts in
 // play mode, ?speed=4 or ?speed=max, ?paused=1 starts paused, ?bench=1 runs the benchmark
-// (&seconds=S per timed window).
+// (&seconds=S per timed window), and any parameter of the C table (?gap=120). An option or
+// value the page does not know is refused with a message on the page, and the default used.
 "use strict";
 
 const FPS = 30;                      // game frames per second at 1x
@@ -19,6 +20,39 @@ const POLICY_WEIGHTS = "policy.bin";
 
 const query = new URLSearchParams(location.search);
 const $ = (id) => document.getElementById(id);
+
+// The URL's options other than the parameters: each one's valid values (a check), and where
+// the page reads it.
+const URL_OPTIONS = {
+  seed: (text) => /^[0-9]+$/.test(text) && Number.isSafeInteger(Number(text)),  // what web_restart takes
+  mode: (text) => text === "play" || text === "watch",
+  speed: (text) => [...$("speed").options].some((option) => option.value === text),
+  paused: (text) => text === "0" || text === "1",
+  bench: (text) => text === "0" || text === "1",
+  seconds: (text) => Number(text) > 0 && Number(text) <= 60,
+};
+const URL_EXPECTED = {
+  seed: "a whole number in [0, 2^53)", mode: "play or watch", speed: "one of the speed menu's values",
+  paused: "0 or 1", bench: "0 or 1", seconds: "a number of seconds in (0, 60]",
+};
+
+// The value of URL option `name` if it is valid, else null (checkURL says why).
+function urlOption(name) {
+  return query.has(name) && URL_OPTIONS[name](query.get(name)) ? query.get(name) : null;
+}
+
+// What is wrong with the URL: an option the page does not know, or a value it does not take.
+function checkURL(paramNames) {
+  const problems = [];
+  for (const [name, text] of query) {
+    if (name in URL_OPTIONS) {
+      if (!URL_OPTIONS[name](text)) problems.push(`?${name}= must be ${URL_EXPECTED[name]}, got '${text}'`);
+    } else if (!paramNames.includes(name)) {
+      problems.push(`unknown URL option '${name}'`);
+    }
+  }
+  return problems;
+}
 
 // Load the exported policy into the module: null, or why not (the page then offers play only).
 async function loadAgent(M) {
@@ -51,12 +85,12 @@ function makeGame(M, agentError) {
   canvas.width = width;
   canvas.height = height;
 
-  const fixedSeed = query.has("seed") ? Number(query.get("seed")) : null;
+  const fixedSeed = urlOption("seed") !== null ? Number(urlOption("seed")) : null;
   const game = {
     hasAgent: agentError === null,
-    mode: agentError === null && query.get("mode") !== "play" ? "watch" : "play",
+    mode: agentError === null && urlOption("mode") !== "play" ? "watch" : "play",
     takeover: false,           // a key or the button is held: you fly instead of the agent
-    paused: query.get("paused") === "1",
+    paused: urlOption("paused") === "1",
     waiting: false,            // play mode: frozen on an episode's first frame until a flap
     speed: 1,                  // game frames per 1/30 s, or Infinity
     pendingFlap: false,        // a press since the last frame: the next frame flaps
@@ -214,8 +248,8 @@ function makeGame(M, agentError) {
     $("takeover").disabled = true;
     $("watch").title = agentError;
   }
-  const speed = query.get("speed");
-  if (speed) {
+  const speed = urlOption("speed");
+  if (speed !== null) {
     $("speed").value = speed;
     game.speed = speed === "max" ? Infinity : Number(speed);
   }
@@ -280,11 +314,15 @@ function makeGame(M, agentError) {
     restart(game.seed);
   });
 
-  if (agentError !== null) showMessage(agentError);
-  // ?gap=120&difficulty=hard...: parameters from the URL, through the table like typed ones
+  // ?gap=120&difficulty=hard...: parameters from the URL, through the table like typed ones; the
+  // page shows why the agent, an option or a parameter could not be used.
+  const problems = agentError !== null ? [agentError] : [];
+  problems.push(...checkURL(Object.keys(params)));
   for (const [name, text] of query) {
-    if (name in params && setParam(name, text) !== "") break;
+    const message = name in params ? setParam(name, text) : "";
+    if (message !== "") problems.push(message);
   }
+  showMessage(problems.join("; "));
   refreshControls();
   restart();
   requestAnimationFrame(tick);
@@ -341,7 +379,7 @@ function measure(run, perCall, seconds) {
 async function runBench(M, api) {
   $("bench").hidden = false;
   api.pause(true);
-  const seconds = Number(query.get("seconds") || 2);
+  const seconds = Number(urlOption("seconds") || 2);
   const results = [];
   const show = (name, envs, result, unit) => {
     results.push({ name, envs, ...result });
@@ -374,7 +412,7 @@ createFlappyModule().then(async (M) => {
   const agentError = await loadAgent(M);
   const api = makeGame(M, agentError);
   window.flappy = api;
-  if (query.get("bench") === "1") {
+  if (urlOption("bench") === "1") {
     window.flappyBench = await runBench(M, api);
   }
   window.flappyReady = true;

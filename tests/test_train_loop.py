@@ -1,0 +1,39 @@
+"""Our training loop over PuffeRL: every step it counts is a training step."""
+
+import csv
+
+from flappy_rl.checks import check
+from flappy_rl.config import parse_args
+from flappy_rl.train import RunRecorder, import_pufferl, train
+
+BATCH = 256 * 64
+
+
+def small_run(tmp_path, *extra):
+    args = parse_args("train", "puffer_flappy", [
+        "--train.total-timesteps", str(6 * BATCH), "--env.num-envs", "256", "--train.minibatch-size", "4096",
+        "--train.data-dir", str(tmp_path), *extra])
+    check(args)
+    return args
+
+
+def test_a_run_collects_one_batch_per_update_and_its_curve_ends_at_its_budget(tmp_path, monkeypatch):
+    """pufferlib.pufferl.train ends with 32 batches of evaluation that counted as training steps."""
+    pufferl = import_pufferl()
+    calls = []
+    for method in ("evaluate", "train"):
+        original = getattr(pufferl.PuffeRL, method)
+
+        def spy(self, original=original, method=method):
+            calls.append(method)
+            return original(self)
+
+        monkeypatch.setattr(pufferl.PuffeRL, method, spy)
+    recorder = RunRecorder(str(tmp_path))
+    model_path, logs = train(small_run(tmp_path), recorder)
+    assert calls.count("evaluate") == calls.count("train") == 6
+    assert logs[-1]["agent_steps"] == 6 * BATCH
+    with open(tmp_path / f"{recorder.run_id}.csv", newline="") as rows:
+        steps = [int(row["agent_steps"]) for row in csv.DictReader(rows)]
+    assert steps[-1] == 6 * BATCH and max(steps) == 6 * BATCH
+    assert model_path == str(tmp_path / f"{recorder.run_id}.pt")
