@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -52,21 +51,73 @@ def postgres():
     start = (f"{bin_dir}/initdb -D {folder}/data -A trust -U postgres >/dev/null && {bin_dir}/pg_ctl -D "
              f"{folder}/data -o '-k {folder} -p {port} -c listen_addresses=127.0.0.1' -l {folder}/log -w start "
              ">/dev/null")
-    subprocess.run([*as_owner, start], check=True, timeout=120)
-    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    subprocess.run([*as_owner, f"{bin_dir}/pg_ctl -D {folder}/data -m immediate stop >/dev/null"], timeout=60)
-    shutil.rmtree(folder)
+    try:
+        if subprocess.run([*as_owner, start], timeout=120).returncode != 0:
+            log = open(f"{folder}/log").read() if os.path.exists(f"{folder}/log") else ""
+            pytest.fail(f"the PostgreSQL server did not start:\n{log[-3000:]}")
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        # a server that never started has nothing to stop, and says so on stderr
+        subprocess.run([*as_owner, f"{bin_dir}/pg_ctl -D {folder}/data -m immediate stop >/dev/null 2>&1"],
+                       timeout=60)
+        shutil.rmtree(folder)
 
 
-def worker(tmp_path, storage, *argv):
-    return subprocess.Popen([*CLI, *TINY, "--sweep.storage", storage, *argv], cwd=tmp_path, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+# Far above what a worker takes here (about 10 s to start and a few seconds a trial), so that
+# only a worker that hangs reaches it.
+WORKER_SECONDS = 300
 
 
-def finish(process):
-    out, err = process.communicate(timeout=600)
-    assert process.returncode == 0, err[-2000:]
-    return out
+class Worker:
+    """A `puffer sweep` process. Its output goes to files, not pipes: a pipe that nobody reads
+    while the test waits fills up (a trial's dashboard writes tens of kB a second), and the worker
+    would stop mid-trial on its next print, holding its trial."""
+
+    def __init__(self, tmp_path, storage, *argv):
+        self.log = tmp_path / f"worker-{time.monotonic_ns()}"
+        with open(f"{self.log}.out", "w") as out, open(f"{self.log}.err", "w") as err:
+            self.process = subprocess.Popen([*CLI, *TINY, "--sweep.storage", storage, *argv], cwd=tmp_path, env=ENV,
+                                            stdout=out, stderr=err, text=True)
+        self.pid = self.process.pid
+
+    def has_printed(self, text):
+        return text in open(f"{self.log}.out").read()
+
+    def stderr(self):
+        return open(f"{self.log}.err").read()[-3000:]
+
+    def wait(self, seconds=WORKER_SECONDS):
+        """The exit status; a worker still running after `seconds` is killed and fails the test."""
+        try:
+            return self.process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"worker {self.pid} still ran after {seconds} s; its stderr:\n{self.stderr()}")
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
+
+    def finish(self):
+        """The stdout of a worker that must end well."""
+        assert self.wait() == 0, self.stderr()
+        return open(f"{self.log}.out").read()
+
+
+@pytest.fixture
+def workers():
+    """Starts workers, and kills any left running when the test ends, passed or not."""
+    started = []
+
+    def start(*args):
+        started.append(Worker(*args))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.kill()
 
 
 def started(out):
@@ -78,9 +129,10 @@ def study_of(storage, name="puffer_flappy"):
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def two_workers_share_one_study(tmp_path, storage, methods):
-    workers = [worker(tmp_path, storage, "--sweep.max-trials", "3", "--sweep.method", method) for method in methods]
-    outs = [finish(process) for process in workers]
+def two_workers_share_one_study(tmp_path, storage, methods, workers):
+    started_workers = [workers(tmp_path, storage, "--sweep.max-trials", "3", "--sweep.method", method)
+                       for method in methods]
+    outs = [worker.finish() for worker in started_workers]
     trials = study_of(storage).get_trials()
     finished = [trial for trial in trials if trial.state in sweep_study.FINISHED]
     assert len(finished) == 3
@@ -89,7 +141,7 @@ def two_workers_share_one_study(tmp_path, storage, methods):
     # no trial ran twice: each finished trial was started by exactly one worker, the one it names
     runs = [started(out) for out in outs]
     assert sorted(runs[0] + runs[1]) == sorted(trial.number + 1 for trial in finished)
-    pids = {process.pid: run for process, run in zip(workers, runs)}
+    pids = {worker.pid: run for worker, run in zip(started_workers, runs)}
     for trial in finished:
         pid = int(trial.user_attrs["worker"].rpartition(":")[2])
         assert trial.number + 1 in pids[pid] and (tmp_path / trial.user_attrs["model"]).is_file()
@@ -104,42 +156,52 @@ def two_workers_share_one_study(tmp_path, storage, methods):
     return finished
 
 
-def test_two_workers_on_one_sqlite_file_run_the_requested_trials_between_them(tmp_path):
+def test_two_workers_on_one_sqlite_file_run_the_requested_trials_between_them(tmp_path, workers):
     storage = f"sqlite:///{tmp_path}/sweep.db"
-    two_workers_share_one_study(tmp_path, storage, ["Protein", "Protein"])
+    two_workers_share_one_study(tmp_path, storage, ["Protein", "Protein"], workers)
 
 
-def test_two_workers_on_postgresql_with_different_methods_share_one_study(tmp_path, postgres):
-    finished = two_workers_share_one_study(tmp_path, postgres, ["Protein", "TPESampler"])
+def test_two_workers_on_postgresql_with_different_methods_share_one_study(tmp_path, postgres, workers):
+    finished = two_workers_share_one_study(tmp_path, postgres, ["Protein", "TPESampler"], workers)
     assert {trial.user_attrs["method"] for trial in finished} <= {"Protein", "TPESampler"}
 
 
-def test_a_killed_workers_trial_is_failed_and_the_next_worker_runs_then_resumes(tmp_path):
+def test_a_killed_workers_trial_is_failed_and_the_next_worker_runs_then_resumes(tmp_path, workers):
     storage = f"sqlite:///{tmp_path}/sweep.db"
-    # a trial far longer than the test: killed while it runs
-    doomed = worker(tmp_path, storage, "--train.total-timesteps", "1e10", "--sweep.max-trials", "1")
-    deadline = time.monotonic() + 300
-    engine = sqlalchemy.create_engine(storage)
-    while time.monotonic() < deadline:  # until the running trial has its first heartbeat
-        try:
-            with engine.connect() as connection:
-                if connection.execute(sqlalchemy.text("SELECT count(*) FROM trial_heartbeats")).scalar():
-                    break
-        except sqlalchemy.exc.OperationalError:  # no tables yet
-            pass
+    # a trial far longer than the test: killed while it trains
+    doomed = workers(tmp_path, storage, "--train.total-timesteps", "1e10", "--sweep.max-trials", "1")
+    deadline = time.monotonic() + WORKER_SECONDS
+    while not (doomed.has_printed("sweep trial 1: ") and any(  # until it took its trial and beat once
+            trial.user_attrs.get("worker") for trial in study_of(storage).get_trials(states=(TrialState.RUNNING,)))):
+        if doomed.process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the worker never started its trial; its stderr:\n{doomed.stderr()}")
         time.sleep(0.5)
     doomed.kill()
-    doomed.communicate()
-    # the next worker waits on the dead worker's running trial until its heartbeat is missed
-    out = finish(worker(tmp_path, storage, "--sweep.max-trials", "1"))
-    assert "sweep: 0 trials finished, waiting on 1 running on other workers" in out
+    # the next worker fails the dead worker's trial once its heartbeat is missed (at once, or after
+    # waiting on it, as the next worker starts within the grace period or after it), then runs its own
+    out = workers(tmp_path, storage, "--sweep.max-trials", "1").finish()
     killed, survivor = study_of(storage).get_trials()
     assert killed.state == TrialState.FAIL and killed.user_attrs["worker"].endswith(f":{doomed.pid}")
     assert survivor.state in sweep_study.FINISHED and started(out) == [2]
     # running again with the same storage and study resumes: one trial more, Protein having seen the first
-    out = finish(worker(tmp_path, storage, "--sweep.max-trials", "2"))
+    out = workers(tmp_path, storage, "--sweep.max-trials", "2").finish()
     assert "(1 trials so far)" in out and started(out) == [3]
     assert [trial.state in sweep_study.FINISHED for trial in study_of(storage).get_trials()] == [False, True, True]
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed(tmp_path, workers):
+    storage = f"sqlite:///{tmp_path}/sweep.db"
+    args = parse_args("sweep", "puffer_flappy", ["--sweep.storage", storage])
+    spaces = check_sweep(args)
+    header = describe(args, spaces)
+    study = sweep_study.open_study(args, {key: header[key] for key in ("env_name", "metric", "goal", "spaces")})
+    # what a worker killed between taking a trial and beating leaves: a running trial, no heartbeat
+    sweep_study.ask(study, sweep_study.distributions(spaces), "RandomSampler")
+    out = workers(tmp_path, storage, "--sweep.max-trials", "1").finish()
+    assert "sweep: 0 trials finished, waiting on 1 running on other workers" in out
+    orphan, survivor = study_of(storage).get_trials()
+    assert orphan.state == TrialState.FAIL and "worker" not in orphan.user_attrs
+    assert survivor.state in sweep_study.FINISHED and started(out) == [2]
 
 
 def test_protein_observes_every_finished_trial_of_the_study_whoever_ran_it(tmp_path):

@@ -22,7 +22,7 @@ import threading
 import time
 
 import numpy as np
-
+import optuna
 from optuna.trial import TrialState
 
 from flappy_rl import sweep_study
@@ -312,13 +312,14 @@ class Suggester:
         return values
 
 
-def claim(study, config, dists, suggester):
+def claim(study, config, dists, suggester, dead_workers):
     """The next trial this worker runs, or None once the study holds sweep.max_trials finished
     trials. While the trials running elsewhere would make up the rest, waits on them: a trial whose
-    worker dies is failed when its heartbeat is missed, and its place goes to a living worker."""
+    worker dies is failed once its heartbeat is missed, and its place goes to a living worker."""
     waiting = False
     while True:
-        sweep_study.fail_dead_workers_trials(study)
+        if dead_workers is not None:
+            dead_workers.fail_their_trials(study)
         finished = len(sweep_study.finished_trials(study))
         running = len(sweep_study.running_trials(study))
         if finished >= config["max_trials"]:
@@ -341,7 +342,7 @@ def claim(study, config, dists, suggester):
 
 def run_trial(args, study, trial, pufferl):
     """Train with the trial's values and report to the study; False if the study had already
-    failed the trial (this worker was taken for dead)."""
+    failed the trial (another worker took this one for dead)."""
     number = trial.number + 1
     print(f"sweep trial {number}: " + ", ".join(f"{name} = {value:.6g}" for name, value in trial.params.items()),
           flush=True)
@@ -349,11 +350,11 @@ def run_trial(args, study, trial, pufferl):
     recorder = TrialRecorder(args["train"]["data_dir"], remote_logger(args, pufferl))
     # the recorder logs to W&B or Neptune itself; PuffeRL must not replace it
     trial_args["wandb"] = trial_args["neptune"] = False
-    trial.set_user_attr("worker", sweep_study.worker_name())
-    trial.set_user_attr("method", args["sweep"]["method"])
+    heartbeat_seconds = args["sweep"]["heartbeat_seconds"] if args["sweep"]["storage"] else None
     start = time.monotonic()
-    with sweep_study.Heartbeat(study, trial._trial_id):
-        try:
+    try:
+        with sweep_study.Heartbeat(study, trial, heartbeat_seconds):
+            trial.set_user_attr("method", args["sweep"]["method"])
             with TrialClock(args["sweep"]["trial_seconds"]) as clock:
                 try:
                     model_path, _ = train(trial_args, recorder)
@@ -361,9 +362,11 @@ def run_trial(args, study, trial, pufferl):
                     if not clock.expired:
                         raise
                     model_path = interrupt.args[0] if interrupt.args else None
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # frees its place at once
-            raise
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # failed before it began training: this worker was slower than the grace period
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # frees its place at once
+        raise
     points = curve_points(recorder, args["sweep"]["metric"], args["sweep"]["downsample"])
     final = recorder.rows[-1] if recorder.rows else None
     return sweep_study.finish(study, trial, points[-1][1] if points else None, {
@@ -414,8 +417,9 @@ def sweep(args):
     suggester = Suggester(args, spaces)
     sync_record(study, path, recorded)
     print(f"sweep record: {path} ({len(sweep_study.finished_trials(study))} trials so far)", flush=True)
+    dead_workers = sweep_study.DeadWorkers(2 * config["heartbeat_seconds"]) if config["storage"] else None
     try:
-        while (trial := claim(study, config, dists, suggester)) is not None:
+        while (trial := claim(study, config, dists, suggester, dead_workers)) is not None:
             if not run_trial(args, study, trial, pufferl):
                 print(f"sweep trial {trial.number + 1}: another worker missed this worker's heartbeat and failed "
                       "the trial; its result is not kept", file=sys.stderr, flush=True)

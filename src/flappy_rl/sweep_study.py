@@ -103,18 +103,34 @@ def engine_options(url):
     return {}
 
 
+def lost_schema_race(error):
+    """Whether opening a storage failed because another worker was creating its tables at the
+    same moment: Optuna checks for each table and version row, then creates what it did not find,
+    so the slower of two workers on a new database meets the faster one's rows or tables."""
+    if isinstance(error, optuna.exceptions.StorageInternalError):
+        error = error.__cause__
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and "already exists" in str(error.orig)
+
+
 def open_storage(url, heartbeat_seconds):
     """Optuna's storage for a URL; a worker that stops beating for twice heartbeat_seconds is
     taken for dead, and its running trial is failed by the next worker that looks."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with quiet():
-        try:
-            return optuna.storages.RDBStorage(url, engine_options(url), heartbeat_interval=heartbeat_seconds,
-                                              grace_period=2 * heartbeat_seconds)
-        except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError) as error:
-            raise storage_error(url, error) from None
-        except ValueError as error:  # a URL that names no database
-            raise ConfigError(f"--sweep.storage {public_url(url)}: {error}") from None
+    attempts = 5
+    for attempt in range(1, attempts + 1):
+        with quiet():
+            try:
+                return optuna.storages.RDBStorage(url, engine_options(url), heartbeat_interval=heartbeat_seconds,
+                                                  grace_period=2 * heartbeat_seconds)
+            except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError) as error:
+                if attempt < attempts and lost_schema_race(error):
+                    time.sleep(0.2 * attempt)  # the other worker has made the tables by then: find them
+                    continue
+                raise storage_error(url, error) from None
+            except ValueError as error:  # a URL that names no database
+                raise ConfigError(f"--sweep.storage {public_url(url)}: {error}") from None
 
 
 def open_study(args, space):
@@ -186,25 +202,37 @@ def worker_name():
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Heartbeat:
-    """Tells the storage that this worker is alive while its trial runs."""
+# The user attribute naming the worker (host:pid) that runs a trial. The worker sets it right
+# after the trial's first heartbeat: a running trial without it is one whose worker died between
+# taking it and beating.
+WORKER_ATTRIBUTE = "worker"
 
-    def __init__(self, study, trial_id):
-        self.storage = study._storage
-        self.trial_id = trial_id
+
+class Heartbeat:
+    """Tells the storage that this worker is alive while it holds a trial: a first beat as it
+    takes the trial, then one every `interval` seconds from a thread, until the trial ends.
+    Without a storage (interval None) there is no one to tell."""
+
+    def __init__(self, study, trial, interval):
+        self.study = study
+        self.trial = trial
+        self.interval = interval
         self.stop = threading.Event()
-        self.interval = self.storage.get_heartbeat_interval() if isinstance(
-            self.storage, optuna.storages.RDBStorage) else None
         self.thread = threading.Thread(target=self.beat, daemon=True)
 
     def beat(self):
         while not self.stop.wait(self.interval):
-            self.storage.record_heartbeat(self.trial_id)
+            self.study._storage.record_heartbeat(self.trial._trial_id)
 
     def __enter__(self):
         if self.interval is not None:
-            self.storage.record_heartbeat(self.trial_id)  # at once: a trial without a beat is never failed
+            self.study._storage.record_heartbeat(self.trial._trial_id)
             self.thread.start()
+        try:
+            self.trial.set_user_attr(WORKER_ATTRIBUTE, worker_name())
+        except BaseException:  # the trial was failed meanwhile: beat no more
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -213,9 +241,28 @@ class Heartbeat:
             self.thread.join()
 
 
-def fail_dead_workers_trials(study):
-    with quiet():
-        optuna.storages.fail_stale_trials(study)
+class DeadWorkers:
+    """Fails the running trials whose workers died, so that their places go to living workers.
+    Optuna's check fails a trial whose last heartbeat is older than the grace period, but never one
+    that has no heartbeat at all: the trial of a worker killed between taking it and its first
+    beat. Such a trial names no worker; it is failed once this worker has seen it so for the grace
+    period, timed by this worker's own clock (the trial's start time is another machine's)."""
+
+    def __init__(self, grace_seconds):
+        self.grace_seconds = grace_seconds
+        self.first_seen = {}  # trial id -> when this worker first saw it running without a worker
+
+    def fail_their_trials(self, study):
+        with quiet():
+            optuna.storages.fail_stale_trials(study)
+        now = time.monotonic()
+        unclaimed = [trial._trial_id for trial in running_trials(study) if WORKER_ATTRIBUTE not in trial.user_attrs]
+        self.first_seen = {trial_id: self.first_seen.get(trial_id, now) for trial_id in unclaimed}
+        for trial_id, seen in self.first_seen.items():
+            if now - seen >= self.grace_seconds:
+                # another worker may fail it at the same moment
+                with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                    study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
 
 
 def finished_trials(study):
