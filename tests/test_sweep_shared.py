@@ -23,9 +23,11 @@ from flappy_rl.config import parse_args
 from flappy_rl.sweep import Suggester, check_sweep, describe
 
 CLI = [sys.executable, "-m", "flappy_rl.cli", "sweep", "puffer_flappy"]
-# Trials of a few seconds: 64 birds, 16-step rollouts, one minibatch.
+# Trials of a few seconds: 64 birds, 16-step rollouts, one minibatch. A heartbeat every 3 s: a
+# trial is dead after 6 s without one, well above what a live worker on the loaded test machine
+# takes between beats, so that no living worker's trial is failed.
 TINY = ["--env.num-envs", "64", "--train.bptt-horizon", "16", "--train.minibatch-size", "1024",
-        "--train.total-timesteps", "20000", "--sweep.heartbeat-seconds", "1"]
+        "--train.total-timesteps", "20000", "--sweep.heartbeat-seconds", "3"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 

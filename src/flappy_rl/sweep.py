@@ -1,14 +1,17 @@
-"""`puffer sweep`: hyperparameter search with PufferLib's sweep methods (Protein by default) over
-our train, recorded in a local file so that it needs no account and survives being stopped.
+"""`puffer sweep`: hyperparameter search with PufferLib's sweep methods (Protein by default) or
+Optuna's samplers over our train, recorded in a local file so that it needs no account and
+survives being stopped.
 
 Every swept setting is a [sweep.SECTION.KEY] section of the config (distribution, min, max,
 mean, scale, as PufferLib's own configs spell them). The method suggests values, a trial trains
 with them for at most `sweep.trial_seconds` (and `train.total_timesteps`), and the method
-observes the scores along the trial's learning curve. The record is
-experiments/sweep_<env>_<time>.jsonl: its first line describes the sweep, then one line per
-finished trial (hyperparameters, score, steps, seconds, model, learning-curve points), each
-appended and flushed as the trial finishes. `--resume` replays the newest record of the env into
-the method and goes on. With --wandb or --neptune, trials are also logged there.
+observes the scores along the trial's learning curve. The trials live in an Optuna study
+(flappy_rl.sweep_study): in memory, or with --sweep.storage in a database that any number of
+workers share. The record is experiments/sweep_<env>_<time>.jsonl: its first line describes the
+sweep, then one line per finished trial (hyperparameters, score, steps, seconds, model,
+learning-curve points), each appended and flushed as the trial finishes. `--resume` replays the
+newest record of the env into the study and goes on. With --wandb or --neptune, trials are also
+logged there.
 """
 
 import _thread

@@ -222,7 +222,9 @@ class Heartbeat:
 
     def beat(self):
         while not self.stop.wait(self.interval):
-            self.study._storage.record_heartbeat(self.trial._trial_id)
+            # a database busy or out of reach for a moment must not stop the beating for good
+            with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError):
+                self.study._storage.record_heartbeat(self.trial._trial_id)
 
     def __enter__(self):
         if self.interval is not None:
