@@ -84,12 +84,44 @@ static int parse_INT(PyObject* obj, const char* name, int* out) {
     long long value = PyLong_AsLongLongAndOverflow(index, &overflow);
     Py_DECREF(index);
     if (value == -1 && PyErr_Occurred()) return -1;
-    /* Out of int's range is out of every INT parameter's range: clamp and let the range check
-     * name the range. */
+    /* Out of int's range: clamped, for the caller's range check (which quotes the value given). */
     if (overflow > 0 || value > INT_MAX) value = INT_MAX;
     if (overflow < 0 || value < INT_MIN) value = INT_MIN;
     *out = (int)value;
     return 0;
+}
+
+/* ValueError in flappy_resolve_params's words, quoting `given` as str() writes it: for values that
+ * the range check would see changed (clamped to int, rounded to a double) from what the user gave. */
+static int raise_out_of_range(PyObject* given, const char* name, double lo, double hi) {
+    PyObject* text = PyObject_Str(given);
+    if (text == NULL) return -1;
+    const char* utf8 = PyUnicode_AsUTF8(text);
+    if (utf8 != NULL)
+        PyErr_Format(PyExc_ValueError, FLAPPY_RANGE_MESSAGE, name, flappy_number_text(lo).text,
+                     flappy_number_text(hi).text, utf8);
+    Py_DECREF(text);
+    return -1;
+}
+
+/* A REAL parameter. Out of range, anything but a Python float (whose shortest text is the range
+ * check's) is quoted as str() writes it, not as its double: 10**20, not 1e+20; np.float32(300.1)
+ * as 300.1; Decimal("1e400") as 1E+400, not inf; an int of 400 digits, beyond a double, too. */
+static int parse_param_REAL(PyObject* obj, const char* name, double lo, double hi, double* out) {
+    if (parse_REAL(obj, name, out) != 0) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) return -1;
+        PyErr_Clear();
+        return raise_out_of_range(obj, name, lo, hi);
+    }
+    return !PyFloat_CheckExact(obj) && !(lo <= *out && *out <= hi) ? raise_out_of_range(obj, name, lo, hi) : 0;
+}
+
+/* An INT parameter: parse_INT clamps a whole number beyond int's range to INT_MIN or INT_MAX,
+ * outside every INT parameter's range; the message quotes the number given, not the clamped one. */
+static int parse_param_INT(PyObject* obj, const char* name, double lo, double hi, int* out) {
+    if (parse_INT(obj, name, out) != 0) return -1;
+    return (*out == INT_MAX || *out == INT_MIN) && !(lo <= *out && *out <= hi) ? raise_out_of_range(obj, name, lo, hi)
+                                                                                : 0;
 }
 
 /* A named choice, given as one of its names. */
@@ -113,8 +145,10 @@ static int parse_ENUM(PyObject* obj, const char* name, const char* const* choice
 }
 
 #define CHOICE_COUNT(name) (int)(sizeof(FLAPPY_CHOICES_##name) / sizeof(FLAPPY_CHOICES_##name[0]))
-#define PARSE_REAL(value, pname, params) parse_REAL(value, #pname, &(params)->pname)
-#define PARSE_INT(value, pname, params) parse_INT(value, #pname, &(params)->pname)
+#define PARSE_REAL(value, pname, params) \
+    parse_param_REAL(value, #pname, FLAPPY_MIN_##pname, FLAPPY_MAX_##pname, &(params)->pname)
+#define PARSE_INT(value, pname, params) \
+    parse_param_INT(value, #pname, FLAPPY_MIN_##pname, FLAPPY_MAX_##pname, &(params)->pname)
 #define PARSE_ENUM(value, pname, params) \
     parse_ENUM(value, #pname, FLAPPY_CHOICES_##pname, CHOICE_COUNT(pname), &(params)->pname)
 

@@ -18,6 +18,7 @@
 #define FLAPPY_H
 
 #include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
@@ -186,6 +187,11 @@ static inline FlappyNumberText flappy_number_text(double v) {
     return out;
 }
 
+/* The one wording of a parameter outside its range: name, lowest, highest, the value. The value
+ * is quoted as the user gave it where no field can hold it (a whole number beyond int's range,
+ * refused as it is parsed: csrc/binding.c, flappy_set_param). */
+#define FLAPPY_RANGE_MESSAGE "%s must be in [%s, %s], got %s"
+
 /* Apply the difficulty preset, then check the ranges: 0 when every parameter is in range;
  * otherwise -1 and a one-line message in err. Ranges are checked as !(lo <= v && v <= hi), so
  * NaN is refused too. Resolving twice gives the same parameters. */
@@ -195,9 +201,8 @@ static inline int flappy_resolve_params(FlappyParams* p, char* err, size_t err_s
     FLAPPY_DIFFICULTY_PRESETS(FLAPPY_APPLY_PRESET)
 #define FLAPPY_PARAM_CHECK(kind, name, dflt, lo, hi, doc)                                         \
     if (!((double)(lo) <= (double)p->name && (double)p->name <= (double)(hi))) {                  \
-        snprintf(err, err_size, "%s must be in [%s, %s], got %s", #name,                          \
-                 flappy_number_text((double)(lo)).text, flappy_number_text((double)(hi)).text,     \
-                 flappy_number_text((double)p->name).text);                                       \
+        snprintf(err, err_size, FLAPPY_RANGE_MESSAGE, #name, flappy_number_text((double)(lo)).text,    \
+                 flappy_number_text((double)(hi)).text, flappy_number_text((double)p->name).text);        \
         return -1;                                                                                \
     }
     FLAPPY_PARAMS(FLAPPY_PARAM_CHECK)
@@ -258,7 +263,8 @@ static inline void flappy_repr_text(const char* text, char* out, size_t out_size
  * a choice's name for ENUM. 0 on success; otherwise -1 and a one-line message in err, worded
  * as csrc/binding.c words the same mistake from Python (text that is no number is a str there,
  * a fractional number for an INT a float). Ranges are flappy_resolve_params's to check, after
- * the difficulty preset, as in Python. */
+ * the difficulty preset, as in Python, except a whole number beyond int's range: out of every
+ * INT parameter's range, refused here with the text as given. */
 static inline int flappy_set_param(FlappyParams* p, const char* name, const char* text, char* err, size_t err_size) {
     const FlappyParamInfo* info = flappy_param_info(name);
     char* field = (char*)p;
@@ -300,13 +306,18 @@ static inline int flappy_set_param(FlappyParams* p, const char* name, const char
         *(double*)field = number;
         return 0;
     }
+    errno = 0;
     long long whole = strtoll(text, &end, 10);
     if (end == text || *end != '\0' || isspace((unsigned char)text[0])) {
         snprintf(err, err_size, "%s must be an int, got %s", name, is_number ? "float" : "str");
         return -1;
     }
-    /* Out of int's range is out of every INT parameter's range: the range check names it. */
-    *(int*)field = whole > INT_MAX ? INT_MAX : (whole < INT_MIN ? INT_MIN : (int)whole);
+    if (errno == ERANGE || whole < INT_MIN || whole > INT_MAX) {
+        snprintf(err, err_size, FLAPPY_RANGE_MESSAGE, name, flappy_number_text(info->min).text,
+                 flappy_number_text(info->max).text, text);
+        return -1;
+    }
+    *(int*)field = (int)whole;
     return 0;
 }
 

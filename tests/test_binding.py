@@ -1,11 +1,14 @@
 """The binding's contract: parameters from one table, strict buffers, exact errors, a safe handle."""
 
+import decimal
+import fractions
 import re
 
+import gymnasium
 import numpy as np
 import pytest
 
-from flappy_rl import Flappy, FlappyGymnasiumEnv, binding
+from flappy_rl import GYMNASIUM_ID, Flappy, FlappyGymnasiumEnv, binding
 from conftest import make_buffers
 
 PARAMS = binding.params()
@@ -80,6 +83,32 @@ def test_nan_and_huge_values_are_out_of_range(buffers):
         binding.vec_init(*buffers, 4, 0, max_steps=2**70)
     with pytest.raises(ValueError, match=r"^gravity must be in"):
         binding.vec_init(*buffers, 4, 0, gravity=float("inf"))
+
+
+@pytest.mark.parametrize("name,value,given", [
+    ("max_steps", 10**12, "1000000000000"),  # was "got 2147483647": clamped to int before the range check
+    ("max_steps", -10**12, "-1000000000000"),
+    ("lidar_rays", 2**31, "2147483648"),
+    ("max_steps", np.int64(10**12), "1000000000000"),
+    ("max_steps", 2**70, "1180591620717411303424"),
+    ("gap", 10**20, "100000000000000000000"),  # not the double's "1e+20"
+    ("gap", 10**400, "1" + "0" * 400),  # beyond a double: was OverflowError
+    ("gap", np.float32(300.1), "300.1"),  # not its double's 300.1000061035156
+    ("gap", decimal.Decimal("1e400"), "1E+400"),  # not inf
+    ("gap", fractions.Fraction(1000, 3), "1000/3"),
+    ("gap", 1000.0, "1000"),  # a Python float: the range check's own text, as from the command line
+], ids=["max_steps-1e12", "max_steps-minus-1e12", "lidar_rays-2**31", "max_steps-np.int64", "max_steps-2**70",
+        "gap-10**20", "gap-10**400", "gap-np.float32", "gap-Decimal", "gap-Fraction", "gap-float"])
+def test_out_of_range_messages_quote_the_value_given_in_every_front_end(name, value, given, buffers):
+    _, lo, hi = PARAMS[name]
+    message = f"^{name} must be in \\[{lo:.15g}, {hi:.15g}\\], got {re.escape(given)}$"
+    for make in (lambda: binding.check_params(**{name: value}), lambda: binding.vec_init(*buffers, 4, 0, **{name: value}),
+                 lambda: Flappy(**{name: value}), lambda: FlappyGymnasiumEnv(**{name: value}),
+                 lambda: gymnasium.make(GYMNASIUM_ID, **{name: value}),
+                 lambda: gymnasium.make_vec(GYMNASIUM_ID, num_envs=2, vectorization_mode="vector_entry_point",
+                                            **{name: value})):
+        with pytest.raises(ValueError, match=message):
+            make()
 
 
 def test_unknown_parameter_names_the_valid_ones(buffers):

@@ -1,12 +1,16 @@
 """Settings that PuffeRL or PufferLib's vectorization cannot run are refused before any work
 starts, each in one line naming the option and a value that works (flappy_rl.checks)."""
 
+import os
 import re
+import subprocess
+import sys
 
+import psutil
 import pytest
 import torch
 
-from flappy_rl.checks import check
+from flappy_rl.checks import check, vec_counts
 from flappy_rl.config import parse_args
 from flappy_rl.errors import ConfigError
 
@@ -86,6 +90,16 @@ def refusal(mode, argv):
          "--env.num-envs must be a whole number of at least 1, got 0"),
         ("--env.gap 1000",
          "[env] gap must be in [30, 240], got 1000"),
+        ("--env.max-steps 1000000000000",
+         "[env] max_steps must be in [1, 1000000000], got 1000000000000"),
+        ("--env.max-steps 1e12",
+         "[env] max_steps must be in [1, 1000000000], got 1000000000000"),
+        ("--train.seed 1e30",  # read through a float, it was 10**30 + 19884624838656
+         "--train.seed must be a whole number in [0, 4294967295], got 1000000000000000000000000000000"),
+        ("--env.gap -inf",  # argparse took -inf for an option: "expected one argument"
+         "[env] gap must be in [30, 240], got -inf"),
+        ("--train.adam-eps -1e-8",
+         "--train.adam-eps must be a finite number in (0, 3.40282e+38), got -1e-08"),
         ("--rnn-name Recurrent --rnn.input-size 32",
          "--rnn.input-size 32 must equal the policy's hidden size (--policy.hidden-size 128): the LSTM sits between the policy's encoder and its heads"),
         ("--rnn-name LSTM",
@@ -96,6 +110,55 @@ def refusal(mode, argv):
 def test_train_refuses_what_puffer_cannot_run(argv, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert refusal("train", argv.split()) == message
+
+
+CORES = psutil.cpu_count(logical=False) or 1
+
+
+def pufferlib_runs(backend, copies, workers, batch, zero_copy):
+    """PufferLib's rules for a vector layout (pufferlib.vector.make and its backends), and
+    PuffeRL's: it indexes a batch smaller than all the copies as one block, so zero_copy."""
+    per_worker = copies // workers
+    if copies % workers or batch < 1 or batch % per_worker:
+        return False
+    if backend == "Serial":
+        return True
+    return workers <= CORES and copies % batch == 0 and (zero_copy or batch == copies)
+
+
+def worker_settings(backend, copies):
+    return ["auto", *(w for w in range(1, copies + 1) if copies % w == 0 and (backend == "Serial" or w <= CORES))]
+
+
+@pytest.mark.parametrize("backend,copies,workers,zero_copy", [
+    (backend, copies, workers, zero_copy)
+    for backend in ("Serial", "Multiprocessing") for copies in range(1, 13)
+    for workers in worker_settings(backend, copies) for zero_copy in (True, False)])
+def test_auto_vec_settings_resolve_to_a_layout_pufferlib_runs(backend, copies, workers, zero_copy, tmp_path,
+                                                              monkeypatch):
+    """`--vec.batch-size auto` (and num_workers auto) were resolved as PufferLib resolves them,
+    half the copies, whatever the workers: 2 copies on 1 Multiprocessing worker were refused."""
+    monkeypatch.chdir(tmp_path)
+    args = parse_args("train", "puffer_flappy", ["--vec.backend", backend, "--vec.num-envs", str(copies),
+                                                 "--vec.num-workers", str(workers), "--vec.zero-copy", str(zero_copy),
+                                                 "--env.num-envs", "8", "--train.minibatch-size", "64"])
+    check(args)
+    resolved_workers, batch = vec_counts(args["vec"])
+    assert workers == "auto" or resolved_workers == workers
+    assert pufferlib_runs(backend, copies, resolved_workers, batch, zero_copy)
+    pufferlib_auto = 1 if copies == 1 else copies // 2  # kept wherever it runs, as before
+    if pufferlib_runs(backend, copies, resolved_workers, pufferlib_auto, zero_copy):
+        assert batch == pufferlib_auto
+
+
+def test_auto_batch_size_runs_on_one_multiprocessing_worker(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "flappy_rl.cli", "train", "puffer_flappy", "--vec.backend",
+                          "Multiprocessing", "--vec.num-envs", "2", "--vec.num-workers", "1", "--env.num-envs", "64",
+                          "--train.total-timesteps", "4096", "--train.bptt-horizon", "16",
+                          "--train.minibatch-size", "1024", "--train.data-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1].startswith("model saved to ")
 
 
 @pytest.mark.parametrize("argv", ["--train.bptt-horizon 3", "--train.minibatch-size 1000000",
@@ -147,3 +210,26 @@ def test_a_run_shorter_than_one_batch_is_rounded_up_to_one_batch(tmp_path, monke
 ])
 def test_other_modes_refuse_what_cannot_run(mode, argv, message):
     assert refusal(mode, argv.split()) == message
+
+
+@pytest.mark.parametrize("argv,local_ranks,warned", [
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 2", "1", True),
+        ("--vec.backend Multiprocessing --vec.num-envs 2", "1", True),  # auto: a worker a copy
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "1", False),
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "2", True),  # two ranks' workers
+        ("--vec.backend Serial --vec.num-envs 2", "1", False),
+        ("", "2", False),
+])
+def test_as_many_spinning_workers_as_cores_get_one_warning_line(monkeypatch, capsys, argv, local_ranks, warned):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})  # the 2 cores these messages assume
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", local_ranks)
+    check(parse_args("train", "puffer_flappy", argv.split()))
+    lines = capsys.readouterr().err.splitlines()
+    if not warned:
+        assert lines == []
+        return
+    (line,) = lines
+    busy = "2 Multiprocessing workers" if local_ranks == "1" else "1 Multiprocessing workers on each of 2 ranks"
+    assert line == (f"puffer: warning: {busy} busy-wait on all 2 CPU cores, leaving none for the learner; "
+                    "--vec.backend PufferEnv (or fewer workers) runs many times faster here "
+                    "(docs/experiments/2026-12-03-oversubscription.md)")

@@ -57,6 +57,8 @@ def test_defaults_come_from_default_ini_then_the_envs_file():
     (["--bogus", "1"], "unknown option --bogus (puffer train puffer_flappy --help lists them)"),
     (["--train.learning-rate", "abc"], "argument --train.learning-rate: invalid float value: 'abc'"),
     (["--env.max-steps", "1.5"], "argument --env.max-steps: invalid int value: '1.5'"),
+    (["--env.max-steps", "1e999999999"], "argument --env.max-steps: invalid int value: '1e999999999'"),
+    (["--env.max-steps", "-nope"], "argument --env.max-steps: expected one argument"),
     (["--env.gap", "wide"], "argument --env.gap: invalid float value: 'wide'"),
     (["--train.anneal-lr", "maybe"], "argument --train.anneal-lr: invalid bool value: 'maybe'"),
     (["--render-mode", "human"], "unknown option --render-mode (puffer train puffer_flappy --help lists them)"),

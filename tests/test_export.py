@@ -1,7 +1,6 @@
 """puffer export and C inference: csrc/flappy_agent.h (PufferLib's puffernet.h) and csrc/demo.c
 against PyTorch, on observations recorded from real play in every observation mode."""
 
-import json
 import pathlib
 import re
 import subprocess
@@ -14,12 +13,13 @@ import pufferlib.vector
 import torch
 
 from flappy_rl import Flappy, binding
-from flappy_rl.checkpoint import load_weights
+from flappy_rl.checkpoint import load_into, load_weights, open_checkpoint, read_checkpoint
 from flappy_rl.cli import main
 from flappy_rl.components import env_kwargs, make_policy
 from flappy_rl.config import c_params, parse_args
+from flappy_rl.errors import ConfigError
 from flappy_rl.evaluate import initial_state
-from flappy_rl.pretrained import pretrained_files, use_pretrained
+from flappy_rl.pretrained import pretrained_path, use_pretrained
 from test_c_core import SANITIZE
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -294,12 +294,23 @@ def test_export_refuses_a_checkpoint_of_another_architecture(exported, capsys):
     assert capsys.readouterr().err == "puffer: error: no pretrained policy for puffer_flappy_lidar; pretrained policies ship for: puffer_flappy\n"
 
 
-def test_pretrained_is_built_as_recorded_not_as_the_config_says_now():
-    weights, record = pretrained_files("puffer_flappy")
-    trained = json.loads(record.read_text())
+def test_pretrained_is_a_checkpoint_of_a_whole_run_built_as_recorded():
+    """The shipped policy is a checkpoint as `puffer train` writes it, so it is played with the
+    game and policy of its record, not the config's of today, and can be trained on."""
+    path = pretrained_path("puffer_flappy")
+    checkpoint = read_checkpoint(str(path))
+    assert checkpoint.record["env_name"] == "puffer_flappy" and checkpoint.record["note"]
+    assert checkpoint.trainer["global_step"] >= checkpoint.record["train"]["total_timesteps"]
+    assert checkpoint.trainer["optimizer"]["state"]  # Adam's moments, to continue training from
+    args = use_pretrained(parse_args("eval", "puffer_flappy", ["--load-model-path", "pretrained"]))
+    assert args["load_model_path"] == str(path)
+    args["policy"]["hidden_size"], args["env"]["gap"] = 32, 150.0  # as a config retuned since would say
+    opened = open_checkpoint(args)
+    assert opened.notes == []
+    assert args["policy"] == checkpoint.record["policy"] and args["env"]["gap"] == checkpoint.record["env"]["gap"]
+    load_into(policy_for(args), opened, args)  # refuses weights that do not fit
     args = use_pretrained(parse_args("eval", "puffer_flappy", ["--load-model-path", "pretrained",
                                                                "--policy.hidden-size", "32"]))
-    assert args["load_model_path"] == str(weights)
-    assert args["policy"] == trained["policy"] and args["policy"]["hidden_size"] != 32
-    assert (args["policy_name"], args["rnn_name"]) == (trained["policy_name"], trained["rnn_name"])
-    load_weights(policy_for(args), str(weights), "cpu")  # refuses weights that do not fit
+    with pytest.raises(ConfigError, match=f"^--policy.hidden-size 32 cannot load {re.escape(str(path))}, "
+                                          "trained with --policy.hidden-size 128$"):
+        open_checkpoint(args)

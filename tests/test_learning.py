@@ -9,14 +9,18 @@ import sys
 
 import pytest
 
+from flappy_rl.checkpoint import read_checkpoint
+from flappy_rl.pretrained import pretrained_path
+
 CLI = [sys.executable, "-m", "flappy_rl.cli"]
 
 
-def train_then_eval(tmp_path, env_name, *overrides):
-    """Train with the env's config and `overrides`; return the learning curve's first logged
-    score (the untrained policy's) and the mean score of 100 evaluation episodes after."""
-    train = subprocess.run([*CLI, "train", env_name, *overrides], capture_output=True, text=True, cwd=tmp_path,
-                           timeout=1800)  # a bound for a hang, not speed
+def train_then_eval(tmp_path, env_name, *overrides, train_only=()):
+    """Train with the env's config, `overrides` and `train_only`; return the learning curve's first
+    logged score (the untrained policy's) and the mean score of 100 evaluation episodes after,
+    with `overrides`."""
+    train = subprocess.run([*CLI, "train", env_name, *overrides, *train_only], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=1800)  # a bound for a hang, not speed
     assert train.returncode == 0, train.stderr[-2000:]
     (curve,) = (tmp_path / "experiments").glob("*.csv")
     assert curve.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the curve, drawn beside it
@@ -43,6 +47,20 @@ def test_a_short_training_run_passes_two_hundred_pipes(tmp_path):
     lr 0.003, reached 37.2 at 15M steps."""
     first, mean, summary = train_then_eval(tmp_path, "puffer_flappy", "--train.total-timesteps", "20_000_000")
     assert first < 0.1 and mean >= 200, (first, summary)
+
+
+@pytest.mark.learning
+def test_continuing_the_shipped_run_keeps_its_level(tmp_path):
+    """`train --load-model-path pretrained` continues the shipped policy's run (36M steps, 263
+    pipes in sampled eval) for 0.5M more steps with its optimizer state, step count and
+    schedules (about a minute), then 100 evaluation episodes: the policy must still average 200
+    pipes. Measured 2026-12-03: 258.3. Its weights alone, with a fresh optimizer and both
+    schedules from their start, as `train --load-model-path` did before, fell to 105.8 in the
+    same 0.5M steps (docs/experiments/2026-12-03-resuming.md)."""
+    trained = read_checkpoint(str(pretrained_path("puffer_flappy"))).trainer["global_step"]
+    _, mean, summary = train_then_eval(tmp_path, "puffer_flappy", train_only=(
+        "--load-model-path", "pretrained", "--train.total-timesteps", str(trained + 500_000)))
+    assert mean >= 200, summary
 
 
 @pytest.mark.learning

@@ -60,6 +60,8 @@ def test_table_enumerates_the_binding_table(params_check):
     ("gap", "nan", float("nan")),
     ("max_steps", "0", 0),
     ("max_steps", "99999999999", 99999999999),
+    ("max_steps", "1000000000000", 1000000000000),
+    ("max_steps", "99999999999999999999999", 99999999999999999999999),  # beyond long long too
     ("lidar_rays", "-99999999999", -99999999999),
     ("frame_skip", "0", 0),
     ("frame_skip", "17", 17),
@@ -68,6 +70,12 @@ def test_table_enumerates_the_binding_table(params_check):
 ])
 def test_mistakes_read_as_the_binding_words_them(params_check, name, text, value):
     assert run_c(params_check, name, text) == [f"error: {python_error(**{name: value})}"]
+
+
+@pytest.mark.parametrize("text", ["1000000000000", "-1000000000000", "99999999999999999999999"])
+def test_a_whole_number_beyond_int_is_quoted_as_typed(params_check, text):
+    """It was clamped to int before the range check: "got 2147483647"."""
+    assert run_c(params_check, "max_steps", text) == [f"error: max_steps must be in [1, 1000000000], got {text}"]
 
 
 def test_values_set_as_from_python(params_check):

@@ -134,17 +134,18 @@ def run_play_without_window(display):
 
 
 def test_play_without_a_display_fails_with_one_line():
+    """Exit 2, as `puffer play` (a setting that cannot work here): it was 1."""
     out = run_play_without_window(None)
-    assert out.returncode == 1
-    assert out.stderr == ("python -m flappy_rl play: no display to open a window on (DISPLAY is not set): "
+    assert out.returncode == 2
+    assert out.stderr == ("python -m flappy_rl play: error: no display to open a window on (DISPLAY is not set): "
                           f"{NO_DISPLAY_HINT}\n")
 
 
 def test_play_on_a_display_that_is_not_there_fails_with_one_line():
     out = run_play_without_window(":87")  # no X server answers there
-    assert out.returncode == 1
-    assert out.stderr.splitlines()[-1] == ("python -m flappy_rl play: could not open a window on display ':87': "
-                                           f"{NO_DISPLAY_HINT}")
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1] == ("python -m flappy_rl play: error: could not open a window on display "
+                                           f"':87': {NO_DISPLAY_HINT}")
     assert not re.search(r"Segmentation|Traceback", out.stderr)
 
 

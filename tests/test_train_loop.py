@@ -37,3 +37,21 @@ def test_a_run_collects_one_batch_per_update_and_its_curve_ends_at_its_budget(tm
         steps = [int(row["agent_steps"]) for row in csv.DictReader(rows)]
     assert steps[-1] == 6 * BATCH and max(steps) == 6 * BATCH
     assert model_path == str(tmp_path / f"{recorder.run_id}.pt")
+
+
+def test_the_dashboard_counts_no_time_left_below_zero_when_the_last_batch_ends_past_the_budget(tmp_path, monkeypatch):
+    """PuffeRL trains whole batches: a budget of 5.5 batches ends after 6, and PuffeRL's dashboard
+    computed the time left from the budget, a negative number it printed as "-1h 59m 40s"."""
+    pufferl = import_pufferl()
+    durations = []
+
+    def spy(seconds, *colors, original=pufferl.duration):
+        durations.append(seconds)
+        return original(seconds, *colors)
+
+    monkeypatch.setattr(pufferl, "duration", spy)
+    args = small_run(tmp_path)
+    args["train"]["total_timesteps"] = 11 * BATCH // 2
+    _, logs = train(args, RunRecorder(str(tmp_path)))
+    assert logs[-1]["agent_steps"] == 6 * BATCH
+    assert durations and min(durations) >= 0, min(durations)

@@ -1,18 +1,31 @@
 """`python -m flappy_rl`: a short demo (random play in the C env; prints speed and episode stats).
 `python -m flappy_rl play`: play it yourself in a window."""
 
-import argparse
+import sys
 
 from flappy_rl import Flappy, binding
-from flappy_rl.errors import NoDisplayError
+from flappy_rl.checks import require_count, require_seconds, require_seed
+from flappy_rl.cli import exit_status, play_game
+from flappy_rl.config import OneLineParser
+from flappy_rl.errors import ConfigError
 from flappy_rl.speed import measure, stepping
+
+PROG = "python -m flappy_rl"
 
 
 def demo(num_envs, seconds, seed):
     """Random play, one flap in ten (the pace of a bird that keeps its height): steps per second
     over one window of `seconds` after a warm-up (flappy_rl.speed), and the episodes' means."""
-    env = Flappy(num_envs=num_envs, seed=seed)
-    step, logs = stepping(env, num_envs, seed), []
+    require_count("num_envs", num_envs)
+    require_seconds("seconds", seconds)
+    require_seed("seed", seed)
+    try:
+        env = Flappy(num_envs=num_envs, seed=seed)
+        step, logs = stepping(env, num_envs, seed), []
+    except MemoryError:
+        raise ConfigError(f"--num-envs {num_envs} birds do not fit in this machine's memory: use fewer") from None
+    except ValueError as error:  # more birds than the C core counts, where the memory would hold them
+        raise ConfigError(f"--num-envs: {error}") from None
     rate = measure(lambda: logs.extend(step()[4]), num_envs, seconds, windows=1)["median"]
     env.close()
     episodes = sum(log["n"] for log in logs)
@@ -37,25 +50,26 @@ def add_play_parser(subparsers):
                           choices=choices.get(name), help=f"{docs[name]} (default {default}, {allowed})")
 
 
-def main():
-    parser = argparse.ArgumentParser(prog="python -m flappy_rl", description=__doc__)
+def command(argv):
+    # OneLineParser: a mistake in the options is a ConfigError, one line and exit 2, as in puffer
+    parser = OneLineParser(prog=PROG, description=__doc__)
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
     add_play_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.command != "play":
         demo(args.num_envs, args.seconds, args.seed)
         return
-    from flappy_rl.play import play
-
     params = {name: getattr(args, name) for name in binding.params() if getattr(args, name) is not None}
-    try:
-        best = play(args.render_scale, args.fps, args.seed, args.overlay, **params)
-    except (NoDisplayError, ValueError) as error:
-        parser.exit(1, f"{parser.prog} play: {error}\n")
-    print(f"best score: {best}")
+    play_game(args.render_scale, args.fps, args.seed, args.overlay, params)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    mode = "play" if "play" in argv else "demo"
+    return exit_status(f"{PROG} play" if mode == "play" else PROG, lambda: command(argv), {"mode": mode})
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -334,22 +334,43 @@ def bench(args):
     return results
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+def read_results(path):
+    """The figures `puffer bench --json` wrote to path; ConfigError for a file that is not one."""
+    try:
+        results = json.loads(Path(path).read_text())
+        # JSON turns the int keys of the per-size tables into strings
+        for key in ("raw", "wrapper", "pure_c", "gymnasium_vector", "raw_beside_gymnasium_vector"):
+            if key in results:
+                results[key] = {int(n): r for n, r in results[key].items()}
+        results["modes"] = {mode: {int(n): r for n, r in by_size.items()} for mode, by_size in results["modes"].items()}
+        for key in ("wrapper_overhead", "binding_over_pure_c", "raw_over_gymnasium_vector"):
+            if key in results["ratios"]:
+                results["ratios"][key] = {int(n): r for n, r in results["ratios"][key].items()}
+    except OSError as error:
+        raise ConfigError(f"{path} cannot be read ({error.strerror})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ConfigError(f"{path} is not the JSON that puffer bench --json writes ({type(error).__name__}: "
+                          f"{error})") from None
+    return results
+
+
+def update_readme_command(argv):
     if len(argv) != 2:
-        print("usage: python -m flappy_rl.bench BENCH_JSON README", file=sys.stderr)
-        return 2
-    results = json.loads(Path(argv[0]).read_text())
-    # JSON turns the int keys of the per-size tables into strings
-    for key in ("raw", "wrapper", "pure_c", "gymnasium_vector", "raw_beside_gymnasium_vector"):
-        if key in results:
-            results[key] = {int(n): r for n, r in results[key].items()}
-    results["modes"] = {mode: {int(n): r for n, r in by_size.items()} for mode, by_size in results["modes"].items()}
-    for key in ("wrapper_overhead", "binding_over_pure_c", "raw_over_gymnasium_vector"):
-        if key in results["ratios"]:
-            results["ratios"][key] = {int(n): r for n, r in results["ratios"][key].items()}
-    update_readme(results, argv[1])
-    return 0
+        raise ConfigError("usage: python -m flappy_rl.bench BENCH_JSON README")
+    results = read_results(argv[0])
+    try:
+        update_readme(results, argv[1])
+    except OSError as error:
+        raise ConfigError(f"{argv[1]} cannot be updated ({error.strerror})") from None
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+
+
+def main(argv=None):
+    from flappy_rl.cli import exit_status
+
+    argv = sys.argv[1:] if argv is None else argv
+    return exit_status("python -m flappy_rl.bench", lambda: update_readme_command(argv), {"mode": "bench"})
 
 
 if __name__ == "__main__":

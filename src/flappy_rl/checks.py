@@ -141,6 +141,53 @@ class Layout:
         self.agents_per_batch = agents_per_batch
 
 
+def smallest_factor(n):
+    """The smallest divisor of n above 1 (n itself when n is prime), for n >= 2."""
+    return next((d for d in range(2, math.isqrt(n) + 1) if n % d == 0), n)
+
+
+def auto_batch_size(backend, copies, workers, zero_copy):
+    """What `[vec] batch_size = auto` stands for: PufferLib's own choice, half the copies (so that
+    Multiprocessing steps one half of its workers while the policy reads the other), wherever the
+    backend accepts that; else the largest batch below half that it accepts; else all the copies.
+    PufferLib resolves auto to half the copies without looking at the workers, which its own
+    backends then refuse (2 copies on 1 worker: a batch of 1 is not a multiple of 2 per worker).
+    workers must divide copies."""
+    per_worker = copies // workers
+    if backend == "Multiprocessing":
+        # Batches are whole workers and equal (a number of workers dividing workers); without
+        # zero_copy only all the copies at once.
+        if workers == 1 or not zero_copy:
+            return copies
+        return per_worker * (workers // smallest_factor(workers))
+    return per_worker * ((copies // 2) // per_worker) or copies  # Serial: any whole number of workers
+
+
+def physical_cores():
+    import psutil
+
+    return psutil.cpu_count(logical=False) or 1
+
+
+def auto_num_workers(backend, copies):
+    """What `[vec] num_workers = auto` stands for: PufferLib's own choice, a worker per copy, except
+    that Multiprocessing gets no more workers than cores (which it refuses): the most that divide
+    the copies."""
+    if backend != "Multiprocessing":
+        return copies
+    return max(d for d in range(1, min(copies, physical_cores()) + 1) if copies % d == 0)
+
+
+def vec_counts(vec):
+    """([vec] num_workers, batch_size) with `auto` resolved as check_vec checks them and
+    make_vecenv hands them to PufferLib; for the Serial and Multiprocessing backends."""
+    copies = vec["num_envs"]
+    workers = auto_num_workers(vec["backend"], copies) if vec["num_workers"] == "auto" else vec["num_workers"]
+    if vec["batch_size"] != "auto" or not is_int(workers) or workers < 1 or copies % workers:
+        return workers, vec["batch_size"]  # check_vec refuses a wrong worker count before using a batch
+    return workers, auto_batch_size(vec["backend"], copies, workers, vec["zero_copy"])
+
+
 def check_vec(args):
     """[vec] against pufferlib.vector.make and the backends; returns the agents' Layout."""
     vec, per_copy = args["vec"], envs_per_copy(args)
@@ -155,12 +202,11 @@ def check_vec(args):
                    f"set --vec.num-envs 1 (and {ENVS_PER_COPY_OPTION} for more birds), or use --vec.backend Serial "
                    "or Multiprocessing")
         return Layout(per_copy, per_copy)
-    workers = copies if vec["num_workers"] == "auto" else vec["num_workers"]
+    workers, batch = vec_counts(vec)
     require_count("vec.num_workers", workers)
     if copies % workers:
         refuse(f"--vec.num-workers {workers} must divide --vec.num-envs {copies}: use one of {divisors(copies)}")
     per_worker = copies // workers
-    batch = (1 if copies == 1 else copies // 2) if vec["batch_size"] == "auto" else vec["batch_size"]
     require_count("vec.batch_size", batch)
     if batch % per_worker:
         refuse(f"--vec.batch-size {batch} must be a multiple of the copies per worker (--vec.num-envs {copies} / "
@@ -168,9 +214,7 @@ def check_vec(args):
     if backend == "Serial":
         # PufferLib's Serial backend steps vec.batch_size copies, all in each call.
         return Layout(batch * per_copy, batch * per_copy)
-    import psutil
-
-    cores = psutil.cpu_count(logical=False) or 1
+    cores = physical_cores()
     if workers > cores:
         refuse(f"--vec.num-workers {workers} is more than this machine's {cores} CPU cores, which PufferLib's "
                f"Multiprocessing refuses: use at most {cores}")
@@ -333,8 +377,30 @@ def check_training_run(args):
     """Everything `puffer train` (and each run of a sweep) needs; rounds a sub-batch run up."""
     check_env(args)
     layout = check_vec(args)
+    warn_if_oversubscribed(args)
     check_policy(args)
     check_train(args, layout)
+
+
+OVERSUBSCRIPTION_RECORD = "docs/experiments/2026-12-03-oversubscription.md"
+
+
+def warn_if_oversubscribed(args):
+    """PufferLib's Multiprocessing workers spin while they wait for actions, so with as many
+    workers as the cores this process may use (every rank's on this node, under torchrun) the
+    learner competes with them for a core and a run slows many times over: warn, with the setting
+    that was measured fast instead."""
+    vec = args["vec"]
+    if vec["backend"] != "Multiprocessing":
+        return
+    workers = vec["num_envs"] if vec["num_workers"] == "auto" else vec["num_workers"]
+    ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    cores = len(os.sched_getaffinity(0))
+    if workers * ranks >= cores:
+        busy = f"{workers} Multiprocessing workers" + (f" on each of {ranks} ranks" if ranks > 1 else "")
+        print(f"puffer: warning: {busy} busy-wait on all {cores} CPU cores, leaving none for the learner; "
+              f"--vec.backend PufferEnv (or fewer workers) runs many times faster here ({OVERSUBSCRIPTION_RECORD})",
+              file=sys.stderr)
 
 
 def check_eval(args):

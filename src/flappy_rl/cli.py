@@ -55,20 +55,30 @@ def run(args):
 
         bench(args)
     elif mode == "play":
-        from flappy_rl.play import play
         from flappy_rl.components import env_kwargs
 
         params = env_kwargs(args)
         params.pop("num_envs")
-        try:
-            best = play(args["render_scale"], args["fps"], args["seed"], args["overlay"], **params)
-        except ValueError as error:
-            raise ConfigError(str(error)) from None
-        print(f"best score: {best}")
+        play_game(args["render_scale"], args["fps"], args["seed"], args["overlay"], params)
     elif mode == "web":
         from flappy_rl.web import web
 
         web(args)
+
+
+def play_game(render_scale, fps, seed, overlay, params):
+    """`puffer play` and `python -m flappy_rl play`: a bad game parameter or window setting is a
+    setting that cannot work (ConfigError), as everywhere else."""
+    from flappy_rl.play import play
+    from flappy_rl.render import check_fps, check_scale
+
+    try:
+        check_scale(render_scale, "--render-scale")  # named as typed, before play() names them its way
+        check_fps(fps, "--fps")
+        best = play(render_scale, fps, seed, overlay, **params)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(str(error)) from None
+    print(f"best score: {best}")
 
 
 def option_value(argv, name):
@@ -107,10 +117,37 @@ def env_of_checkpoint(argv):
     raise ConfigError(f"{path} does not record the env it was trained on: puffer eval ENV --load-model-path {path}")
 
 
+def exit_status(prog, command, args=None):
+    """Run command() with the error handling of every front end (puffer, python -m flappy_rl, the
+    examples): returns the exit status, command's own (None: 0), or after one line on stderr,
+    `PROG: error: ...`: 2 for a setting that cannot work (ConfigError, no display), 1 for a fault
+    in the run (TrainingError, WebBuildError), 130 for Ctrl-C, and 1 for an exception nobody
+    foresaw, its traceback in a file (flappy_rl.crash). args: the command's settings once parsed
+    (command may fill the dict in), which tell crash.report the mode and where to write."""
+    try:
+        return command() or 0
+    except (ConfigError, NoDisplayError) as error:  # a window without a display is a setting that can't work here
+        crash.stop_leftovers()
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except (TrainingError, WebBuildError) as error:
+        crash.stop_leftovers()
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        crash.stop_leftovers()
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a fault nobody foresaw: one line here, the traceback in a file
+        return crash.report(error, args, prog)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = None
-    try:
+    args = {}  # filled in once parsed: where crash.report writes a fault's traceback
+
+    def command():
+        nonlocal argv
         if argv[:1] in (["-h"], ["--help"]):
             print(usage())
             return 0
@@ -126,24 +163,12 @@ def main(argv=None):
                 return hand_off(pufferlib_main, argv)
             raise ConfigError(f"unknown env {argv[1]!r}: this puffer runs {', '.join(env_names())}; PufferLib's "
                               "other envs need the full pufferlib package installed")
-        args = parse_args(argv[0], argv[1], argv[2:])
+        args.update(parse_args(argv[0], argv[1], argv[2:]))
         args["env_from_checkpoint"] = env_from_checkpoint
         check(args)
-        return run(args) or 0
-    except (ConfigError, NoDisplayError) as error:  # a window without a display is a setting that can't work here
-        crash.stop_leftovers()
-        print(f"puffer: error: {error}", file=sys.stderr)
-        return 2
-    except (TrainingError, WebBuildError) as error:
-        crash.stop_leftovers()
-        print(f"puffer: error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        crash.stop_leftovers()
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # a fault nobody foresaw: one line here, the traceback in a file
-        return crash.report(error, args)
+        return run(args)
+
+    return exit_status("puffer", command, args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import pufferlib
 import pufferlib.vector
 
 from flappy_rl import Flappy, binding
+from flappy_rl.checks import vec_counts
 from flappy_rl.config import c_params
 from flappy_rl.errors import ConfigError
 from flappy_rl.policy import POLICIES, RECURRENT
@@ -51,6 +52,7 @@ def make_vecenv(args):
     try:
         if backend == "PufferEnv":
             return pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=kwargs)
+        vec["num_workers"], vec["batch_size"] = vec_counts(args["vec"])  # PufferLib's own auto can't always run
         with workers_ignore_ctrl_c():
             return pufferlib.vector.make(Flappy, backend=backend, num_envs=copies, env_kwargs=kwargs, **vec)
     except pufferlib.APIUsageError as error:

@@ -9,6 +9,7 @@ overrides both, typed from the default it replaces. The result is PufferLib's ne
 import argparse
 import ast
 import configparser
+import decimal
 import difflib
 import importlib.resources
 
@@ -119,14 +120,23 @@ def to_bool(text):
     raise ValueError(text)
 
 
+# The most digits a whole number written in scientific notation may have: Python's own limit for
+# converting an int to text, so that every message can quote it.
+MAX_DIGITS = 4300
+
+
 def to_int(text):
-    """An int; scientific notation is fine when it is integral (1e8)."""
+    """An int; scientific notation is fine when it is integral (1e8), read exactly: through a
+    float, 1e30 would become 10**30 + 19884624838656 and messages would quote that."""
     try:
         return int(text)
     except ValueError:
-        value = float(text)
-        if not value.is_integer():
-            raise
+        try:
+            value = decimal.Decimal(text)
+        except decimal.InvalidOperation:
+            raise ValueError(text) from None
+        if not value.is_finite() or value.adjusted() >= MAX_DIGITS or value != value.to_integral_value():
+            raise ValueError(text) from None
         return int(value)
 
 
@@ -184,8 +194,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 # Options of the modes themselves, not from the config files: (name, default, type, help, modes).
 MODE_OPTIONS = [
-    ("load_model_path", None, STR, "checkpoint to start from: a path, or 'latest' for the newest experiments/*.pt",
-     ("train",)),
+    ("load_model_path", None, STR, "checkpoint whose run to continue: a path, 'latest' for the newest "
+     "experiments/*.pt, or 'pretrained' for the policy shipped with the package", ("train",)),
     ("load_model_path", None, STR, "checkpoint to play or export: a path, 'latest' for the newest experiments/*.pt, "
      "or 'pretrained' for the policy shipped with the package", ("eval", "export")),
     ("out_dir", "exported", STR, "folder for the exported weights and description", ("export",)),
@@ -282,6 +292,28 @@ def normalize_option(arg):
     return name.replace("_", "-") + sep + value
 
 
+def is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def join_negative_values(argv):
+    """`--env.gap -inf` as `--env.gap=-inf`: argparse takes a word after an option that starts with
+    '-' and is not a plain negative number (-inf, -1e-8) for another option, and says "expected one
+    argument" without the value."""
+    joined = []
+    for arg in argv:
+        if (joined and joined[-1].startswith("--") and "=" not in joined[-1] and arg.startswith("-")
+                and is_number(arg)):
+            joined[-1] += "=" + arg
+        else:
+            joined.append(arg)
+    return joined
+
+
 def known_option_names(parser):
     return [s for action in parser._actions for s in action.option_strings if s.startswith("--")]
 
@@ -292,7 +324,7 @@ def parse_args(mode, env_name, argv):
         raise ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
     config = load_config(env_name)
     parser = build_parser(mode, env_name, config)
-    argv = [normalize_option(arg) for arg in argv]
+    argv = join_negative_values([normalize_option(arg) for arg in argv])
     known = known_option_names(parser)
     for arg in argv:
         name = arg.partition("=")[0]

@@ -63,10 +63,11 @@ def summary(error):
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
-def report(error, args=None):
-    """Print one line about error and where its traceback is; returns the exit status, 1."""
+def report(error, args=None, prog="puffer"):
+    """Print one line about error and where its traceback is; returns the exit status, 1. prog:
+    the command, which begins the line (and names the log when args has no mode)."""
     stop_leftovers()
-    mode = args["mode"] if args else "puffer"
+    mode = args["mode"] if args else prog
     # One rank of a data-parallel run: its own log file, its rank in the line, and a note that
     # tells the other ranks where to look.
     session = getattr(sys.modules.get("flappy_rl.distributed"), "SESSION", None)
@@ -82,5 +83,5 @@ def report(error, args=None):
     if session is not None:
         session.notes.leave("failed", summary=summary(cause), path=path)
         who = f"{session.world}: "
-    print(f"puffer: error: {who}{mode} failed with {summary(cause)}; {where}{saved}", file=sys.stderr)
+    print(f"{prog}: error: {who}{mode} failed with {summary(cause)}; {where}{saved}", file=sys.stderr)
     return 1

@@ -305,12 +305,10 @@ def data_parallel_trainer(trainer_class, world):
     logs, the logged episode statistics are those of all ranks, and only rank 0 logs, draws the
     dashboard and saves."""
     import collections
-    import unittest.mock
 
     import numpy as np
     import torch
     import torch.distributed
-    from pufferlib import pufferl
 
     def all_ranks_sum(value, device):
         total = torch.tensor(value, dtype=torch.int64, device=device)
@@ -320,6 +318,7 @@ def data_parallel_trainer(trainer_class, world):
     class DataParallel(trainer_class):
         def __init__(self, config, vecenv, policy, logger=None):
             self.log_clock = time.time()
+            self.dashboard_sps = None  # this rank's share of the speed, while print_dashboard runs
             super().__init__(config, vecenv, policy, logger)
             self.uncompiled_policy = unwrap(policy)  # what checkpoints hold: the bare policy
             # PuffeRL counted the updates of a run from this rank's share of a batch.
@@ -328,6 +327,8 @@ def data_parallel_trainer(trainer_class, world):
 
         @property
         def sps(self):
+            if self.dashboard_sps is not None:
+                return self.dashboard_sps
             if self.global_step == self.last_log_step:
                 return 0
             return (self.global_step - self.last_log_step) / (time.time() - self.log_clock)
@@ -383,10 +384,17 @@ def data_parallel_trainer(trainer_class, world):
             return logs
 
         def print_dashboard(self, clear=False, **kwargs):
-            if world.is_main:
-                # The step and speed it shows are all ranks' already: no sums over the ranks.
-                with unittest.mock.patch.object(pufferl, "dist_sum", lambda value, device: value):
-                    super().print_dashboard(clear, **kwargs)
+            # PuffeRL's dashboard sums the step count and the speed over the ranks, a collective
+            # that every rank joins and rank 0 alone draws. Both are all ranks' here already, so
+            # each rank offers its equal share; the steps left are counted from all ranks' steps.
+            steps, total = self.global_step, self.config["total_timesteps"]
+            self.config["total_timesteps"] = max(total, steps)
+            self.global_step, self.dashboard_sps = steps / world.size, self.sps / world.size
+            try:
+                super().print_dashboard(clear, **kwargs)
+            finally:
+                self.global_step, self.dashboard_sps = steps, None
+                self.config["total_timesteps"] = total
 
         def close(self):
             require_same_weights(self.uncompiled_policy, world)

@@ -63,7 +63,7 @@ class Policy(ActorCritic):
     over about +-0.3, and a bird that clips a pipe is off by a few hundredths. Adam moves each
     weight by about the learning rate per step, whatever the input's scale, so scaling the
     input by 8 lets the first layer draw those edges sooner. It cut crashes several times over
-    at the same training steps (README, Learning curve).
+    at the same training steps (docs/experiments/2026-11-26-input-scale-and-run-spread.md).
 
     obs_scale is a buffer, so a checkpoint carries the scale its weights were trained with:
     loading it sets the scale, whatever [policy] says. Checkpoints from before the setting

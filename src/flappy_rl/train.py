@@ -22,6 +22,7 @@ from flappy_rl.checkpoint import load_into, new_run_id, open_checkpoint, resume,
 from flappy_rl.components import make_policy, make_vecenv, resolve_device
 from flappy_rl.errors import ConfigError, RunCrashed, TrainingError
 from flappy_rl.plots import learning_curve_png
+from flappy_rl.pretrained import use_pretrained
 from flappy_rl.pufferlib_compat import import_pufferl
 
 pufferl = import_pufferl()
@@ -142,6 +143,16 @@ class EntropyScheduled(pufferl.PuffeRL):
         self.config["ent_coef"] = entropy_coefficient(self.initial_ent_coef, self.config["ent_anneal_from"],
                                                       fraction_done)
         return super().train()
+
+    def print_dashboard(self, clear=False, **kwargs):
+        # PuffeRL trains whole batches, so the last one may end past total_timesteps; its
+        # dashboard would print the negative time left as "-1h 59m 40s".
+        total = self.config["total_timesteps"]
+        self.config["total_timesteps"] = max(total, self.global_step)
+        try:
+            super().print_dashboard(clear, **kwargs)
+        finally:
+            self.config["total_timesteps"] = total
 
 
 class TrainingLoop:
@@ -269,7 +280,7 @@ def train_process(args, recorder=None, session=None):
     require_logger_package(args)
     config = args["train"]
     config["device"] = resolve_device(config["device"])
-    checkpoint = open_checkpoint(args, config["device"]) if args.get("load_model_path") else None
+    checkpoint = open_checkpoint(use_pretrained(args), config["device"]) if args.get("load_model_path") else None
     if checkpoint is not None:
         print(f"train {args['env_name']} from {checkpoint.path}", *checkpoint.notes, sep="\n", flush=True)
     if checkpoint is not None and checkpoint.trainer is not None:
