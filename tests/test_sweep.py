@@ -67,7 +67,8 @@ def test_a_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
     (["--sweep.trial-seconds", "0"],
      "puffer: error: sweep.trial_seconds (each trial's time budget) must be positive, got 0.0\n"),
     (["--sweep.max-trials", "0"], "puffer: error: sweep.max_trials must be at least 1, got 0\n"),
-    (["--sweep.method", "Grid"], "puffer: error: unknown sweep.method 'Grid'; valid: Protein, Random, ParetoGenetic\n"),
+    (["--sweep.method", "Grid"], "puffer: error: unknown sweep.method 'Grid'; valid: Protein, Random, ParetoGenetic, TPESampler, "
+     "RandomSampler\n"),
     (["--resume"], "puffer: error: --resume: no sweep of puffer_flappy in {data_dir}/ to continue\n"),
 ])
 def test_bad_sweeps_fail_in_one_line_and_write_nothing(tmp_path, capsys, argv, message):

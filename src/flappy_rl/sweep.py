@@ -1,14 +1,17 @@
-"""`puffer sweep`: hyperparameter search with PufferLib's sweep methods (Protein by default) over
-our train, recorded in a local file so that it needs no account and survives being stopped.
+"""`puffer sweep`: hyperparameter search with PufferLib's sweep methods (Protein by default) or
+Optuna's samplers over our train, recorded in a local file so that it needs no account and
+survives being stopped.
 
 Every swept setting is a [sweep.SECTION.KEY] section of the config (distribution, min, max,
 mean, scale, as PufferLib's own configs spell them). The method suggests values, a trial trains
 with them for at most `sweep.trial_seconds` (and `train.total_timesteps`), and the method
-observes the scores along the trial's learning curve. The record is
-experiments/sweep_<env>_<time>.jsonl: its first line describes the sweep, then one line per
-finished trial (hyperparameters, score, steps, seconds, model, learning-curve points), each
-appended and flushed as the trial finishes. `--resume` replays the newest record of the env into
-the method and goes on. With --wandb or --neptune, trials are also logged there.
+observes the scores along the trial's learning curve. The trials live in an Optuna study
+(flappy_rl.sweep_study): in memory, or with --sweep.storage in a database that any number of
+workers share. The record is experiments/sweep_<env>_<time>.jsonl: its first line describes the
+sweep, then one line per finished trial (hyperparameters, score, steps, seconds, model,
+learning-curve points), each appended and flushed as the trial finishes. `--resume` replays the
+newest record of the env into the study and goes on. With --wandb or --neptune, trials are also
+logged there.
 """
 
 import _thread
@@ -22,18 +25,22 @@ import threading
 import time
 
 import numpy as np
+import optuna
+from optuna.trial import TrialState
 
+from flappy_rl import sweep_study
 from flappy_rl.errors import ConfigError
 from flappy_rl.plots import sweep_png
 from flappy_rl.train import RunRecorder, import_pufferl, require_logger_package, train
 
-# The sweep methods of pufferlib.sweep that need nothing beyond the declared dependencies.
-METHODS = ("Protein", "Random", "ParetoGenetic")
+# The sweep methods of pufferlib.sweep that need nothing beyond the declared dependencies, then
+# Optuna's samplers.
+METHODS = ("Protein", "Random", "ParetoGenetic") + sweep_study.OPTUNA_METHODS
 DISTRIBUTIONS = ("uniform", "int_uniform", "uniform_pow2", "log_normal", "logit_normal")
 SPACE_KEYS = ("distribution", "min", "max", "mean", "scale")
 # [sweep] settings that are not searched: the method's, then this loop's.
 METHOD_SETTINGS = ("method", "metric", "goal", "downsample")
-LOOP_SETTINGS = ("max_trials", "trial_seconds")
+LOOP_SETTINGS = ("max_trials", "trial_seconds", "storage", "study_name", "heartbeat_seconds")
 
 
 def swept_spaces(sweep_config, prefix=""):
@@ -98,6 +105,8 @@ def check_sweep(args):
         raise ConfigError(f"sweep.max_trials must be at least 1, got {config['max_trials']}")
     if not config["trial_seconds"] > 0:
         raise ConfigError(f"sweep.trial_seconds (each trial's time budget) must be positive, got {config['trial_seconds']}")
+    if config["heartbeat_seconds"] < 1:
+        raise ConfigError(f"sweep.heartbeat_seconds must be at least 1, got {config['heartbeat_seconds']}")
     if config["downsample"] < 1:
         raise ConfigError(f"sweep.downsample must be at least 1, got {config['downsample']}")
     spaces = swept_spaces(config)
@@ -140,13 +149,16 @@ def read_record(path):
 
 
 def record_path(args, resume):
+    """A new record, or the newest one of the env with --resume. Workers of a shared storage
+    that start in the same second each have their own, told apart by process id."""
     data_dir = args["train"]["data_dir"]
     if resume:
         candidates = sorted(glob.glob(os.path.join(data_dir, f"sweep_{args['env_name']}_*.jsonl")))
         if not candidates:
             raise ConfigError(f"--resume: no sweep of {args['env_name']} in {data_dir}/ to continue")
         return candidates[-1]
-    return os.path.join(data_dir, f"sweep_{args['env_name']}_{time.strftime('%Y%m%d-%H%M%S')}.jsonl")
+    worker = f"_{os.getpid()}" if args["sweep"]["storage"] else ""
+    return os.path.join(data_dir, f"sweep_{args['env_name']}_{time.strftime('%Y%m%d-%H%M%S')}{worker}.jsonl")
 
 
 def append(path, line):
@@ -232,14 +244,16 @@ def curve_points(recorder, metric, count):
             for chunk in chunks]
 
 
-def hyperparameters_of(names, args):
-    values = {}
-    for name in names:
-        node = args
-        for part in name.split("."):
+def with_values(args, values):
+    """A copy of args with each searched setting ('train.learning_rate': ...) set."""
+    trial_args = copy.deepcopy(args)
+    for name, value in values.items():
+        *path, leaf = name.split(".")
+        node = trial_args
+        for part in path:
             node = node[part]
-        values[name] = node.item() if hasattr(node, "item") else node
-    return values
+        node[leaf] = value
+    return trial_args
 
 
 def nested(values, steps=None):
@@ -260,70 +274,171 @@ def observe(search, trial):
         search.observe(nested(trial["hyperparameters"], steps), score, max(seconds, 1e-3))
 
 
-def run_trial(args, search, spaces, number, pufferl):
-    trial_args = copy.deepcopy(args)
-    search.suggest(trial_args)
-    hypers = hyperparameters_of(spaces, trial_args)
-    print(f"sweep trial {number}: " + ", ".join(f"{name} = {value:.6g}" for name, value in hypers.items()), flush=True)
+class Suggester:
+    """Where a trial's values come from: an Optuna sampler, which reads the study itself, or one of
+    PufferLib's methods, which first observes every finished trial of the study it has not seen yet,
+    whichever worker and method ran it."""
+
+    def __init__(self, args, spaces):
+        self.method = args["sweep"]["method"]
+        self.names = list(spaces)
+        self.search = None
+        self.seen = set()
+        if self.method not in sweep_study.OPTUNA_METHODS:
+            import pufferlib.sweep
+
+            method_config = {key: value for key, value in args["sweep"].items() if key not in LOOP_SETTINGS}
+            self.search = getattr(pufferlib.sweep, self.method)(method_config)
+
+    def ask(self, study, dists):
+        if self.search is None:
+            return sweep_study.ask(study, dists, self.method)
+        for trial in sweep_study.finished_trials(study):
+            if trial.number not in self.seen and trial.value is not None:
+                observe(self.search, sweep_study.record_line(trial))
+            self.seen.add(trial.number)
+        values = self.flat(self.search.suggest(None)[0])
+        taken = [trial.params for trial in study.get_trials(deepcopy=False) if trial.state != TrialState.FAIL]
+        if any(all(np.isclose(params.get(name, np.nan), value) for name, value in values.items()) for params in taken):
+            # the point is running or done elsewhere (two workers starting at once both get the
+            # search centre): a random point around the centre instead
+            values = self.flat(self.search.hyperparameters.to_dict(self.search.hyperparameters.sample(1)[0]))
+        return sweep_study.ask(study, dists, self.method, fixed=values)
+
+    def flat(self, suggestion):
+        values = {}
+        for name in self.names:
+            node = suggestion
+            for part in name.split("."):
+                node = node[part]
+            values[name] = node
+        return values
+
+
+def claim(study, config, dists, suggester, dead_workers):
+    """The next trial this worker runs, or None once the study holds sweep.max_trials finished
+    trials. While the trials running elsewhere would make up the rest, waits on them: a trial whose
+    worker dies is failed once its heartbeat is missed, and its place goes to a living worker."""
+    waiting = False
+    while True:
+        if dead_workers is not None:
+            dead_workers.fail_their_trials(study)
+        finished = len(sweep_study.finished_trials(study))
+        running = len(sweep_study.running_trials(study))
+        if finished >= config["max_trials"]:
+            return None
+        if finished + running < config["max_trials"]:
+            trial = suggester.ask(study, dists)
+            ahead = [other for other in study.get_trials(deepcopy=False) if other.number < trial.number
+                     and (other.state in sweep_study.FINISHED or other.state == TrialState.RUNNING)]
+            if len(ahead) < config["max_trials"]:
+                return trial
+            # another worker took the last place at the same moment: give this one up unrun
+            trial.set_user_attr("unrun", "sweep.max_trials were taken by other workers")
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        if not waiting:
+            print(f"sweep: {finished} trials finished, waiting on {running} running on other workers", flush=True)
+            waiting = True
+        time.sleep(config["heartbeat_seconds"])
+
+
+def run_trial(args, study, trial, pufferl):
+    """Train with the trial's values and report to the study; False if the study had already
+    failed the trial (another worker took this one for dead)."""
+    number = trial.number + 1
+    print(f"sweep trial {number}: " + ", ".join(f"{name} = {value:.6g}" for name, value in trial.params.items()),
+          flush=True)
+    trial_args = with_values(args, trial.params)
     recorder = TrialRecorder(args["train"]["data_dir"], remote_logger(args, pufferl))
     # the recorder logs to W&B or Neptune itself; PuffeRL must not replace it
     trial_args["wandb"] = trial_args["neptune"] = False
+    heartbeat_seconds = args["sweep"]["heartbeat_seconds"] if args["sweep"]["storage"] else None
     start = time.monotonic()
-    with TrialClock(args["sweep"]["trial_seconds"]) as clock:
-        try:
-            model_path, _ = train(trial_args, recorder)
-        except KeyboardInterrupt as interrupt:
-            if not clock.expired:
-                raise
-            model_path = interrupt.args[0] if interrupt.args else None
+    try:
+        with sweep_study.Heartbeat(study, trial, heartbeat_seconds):
+            trial.set_user_attr("method", args["sweep"]["method"])
+            with TrialClock(args["sweep"]["trial_seconds"]) as clock:
+                try:
+                    model_path, _ = train(trial_args, recorder)
+                except KeyboardInterrupt as interrupt:
+                    if not clock.expired:
+                        raise
+                    model_path = interrupt.args[0] if interrupt.args else None
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # failed before it began training: this worker was slower than the grace period
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)  # frees its place at once
+        raise
     points = curve_points(recorder, args["sweep"]["metric"], args["sweep"]["downsample"])
     final = recorder.rows[-1] if recorder.rows else None
-    return {"trial": number, "hyperparameters": hypers,
-            "score": points[-1][1] if points else None,
-            "steps": int(final[0]) if final else 0,
-            "seconds": round(time.monotonic() - start, 2),
-            "stopped_by": "trial_seconds" if clock.expired else "total_timesteps",
-            "model": model_path, "points": points}
+    return sweep_study.finish(study, trial, points[-1][1] if points else None, {
+        "steps": int(final[0]) if final else 0, "seconds": round(time.monotonic() - start, 2),
+        "stopped_by": "trial_seconds" if clock.expired else "total_timesteps", "model": model_path,
+        "points": points})
+
+
+def sync_record(study, path, recorded):
+    """Appends the study's finished trials that the local record lacks (with a storage, other
+    workers' too) and redraws the picture; returns them."""
+    new = [trial for trial in sweep_study.finished_trials(study) if trial.number not in recorded]
+    for trial in new:
+        append(path, sweep_study.record_line(trial))
+        recorded.add(trial.number)
+    if new:
+        sweep_png(path, path.removesuffix(".jsonl") + ".png")
+    return new
 
 
 def sweep(args):
-    """Run trials until sweep.max_trials are recorded; returns the command's exit status."""
+    """Run trials until the study holds sweep.max_trials finished ones; returns the exit status."""
     spaces = check_sweep(args)
+    config = args["sweep"]
     header = describe(args, spaces)
+    if config["storage"]:
+        if args["resume"]:
+            raise ConfigError("--resume continues a local record; a sweep with --sweep.storage continues its study "
+                              "by itself: leave --resume out")
+        header.update(storage=sweep_study.public_url(config["storage"]),
+                      study=config["study_name"] or args["env_name"])
+    dists = sweep_study.distributions(spaces)
+    study = sweep_study.open_study(args, {key: header[key] for key in ("env_name", "metric", "goal", "spaces")})
     path = record_path(args, args["resume"])
+    recorded = set()
     if args["resume"]:
-        previous, trials = read_record(path)
+        previous, lines = read_record(path)
         if {key: previous.get(key) for key in header} != header:
             raise ConfigError(f"--resume: {path} searched other settings or ranges than this sweep; "
                               "start a new sweep without --resume")
+        study.add_trials([sweep_study.replayed_trial(line, dists) for line in lines])
+        recorded = {trial.number for trial in study.trials}
     else:
         start_record(path, header)
-        trials = []
     pufferl = import_pufferl()
     # pufferl's import made Ctrl-C call os._exit(0); here it must stop the sweep and say where it is.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    import pufferlib.sweep
-
-    method_config = {key: value for key, value in args["sweep"].items() if key not in LOOP_SETTINGS}
-    search = getattr(pufferlib.sweep, args["sweep"]["method"])(method_config)
-    for trial in trials:
-        observe(search, trial)
-    print(f"sweep record: {path} ({len(trials)} trials so far)", flush=True)
+    suggester = Suggester(args, spaces)
+    sync_record(study, path, recorded)
+    print(f"sweep record: {path} ({len(sweep_study.finished_trials(study))} trials so far)", flush=True)
+    dead_workers = sweep_study.DeadWorkers(2 * config["heartbeat_seconds"]) if config["storage"] else None
     try:
-        for number in range(len(trials) + 1, args["sweep"]["max_trials"] + 1):
-            trial = run_trial(args, search, spaces, number, pufferl)
-            append(path, trial)
-            trials.append(trial)
-            observe(search, trial)
-            sweep_png(path, path.removesuffix(".jsonl") + ".png")
-            print(f"sweep trial {number}: {args['sweep']['metric']} {trial['score']}, {trial['steps']:,} steps, "
-                  f"{trial['seconds']:.0f} s", flush=True)
+        while (trial := claim(study, config, dists, suggester, dead_workers)) is not None:
+            if not run_trial(args, study, trial, pufferl):
+                print(f"sweep trial {trial.number + 1}: another worker missed this worker's heartbeat and failed "
+                      "the trial; its result is not kept", file=sys.stderr, flush=True)
+            for finished in sync_record(study, path, recorded):
+                line = sweep_study.record_line(finished)
+                print(f"sweep trial {line['trial']}: {config['metric']} {line['score']}, {line['steps']:,} steps, "
+                      f"{line['seconds']:.0f} s" + (f" ({line['worker']})" if config["storage"] else ""), flush=True)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(trials)} trials are recorded in {path}; "
-              f"puffer sweep {args['env_name']} --resume continues", file=sys.stderr)
+        again = f"--sweep.storage {header['storage']}" if config["storage"] else "--resume"
+        print(f"\ninterrupted: {len(recorded)} trials are recorded in {path}; "
+              f"puffer sweep {args['env_name']} {again} continues", file=sys.stderr)
         return 130
-    sign = 1 if args["sweep"]["goal"] == "maximize" else -1
-    best = max((t for t in trials if t["score"] is not None), key=lambda t: sign * t["score"], default=None)
-    print(f"sweep done: {len(trials)} trials in {path}" +
-          (f"; best {args['sweep']['metric']} {best['score']:.4g} by trial {best['trial']}" if best else ""))
+    sync_record(study, path, recorded)
+    sign = 1 if config["goal"] == "maximize" else -1
+    scored = [trial for trial in sweep_study.finished_trials(study) if trial.value is not None]
+    best = max(scored, key=lambda trial: sign * trial.value, default=None)
+    print(f"sweep done: {len(recorded)} trials in {path}" +
+          (f"; best {config['metric']} {best.value:.4g} by trial {best.number + 1}" if best else ""))
     return 0
