@@ -65,7 +65,7 @@ def buffers():
 
 # The files that take minutes: the trainings, the wheel's round trip, the two-rank runs and the
 # interrupted runs.
-LONG_FILES = ("test_learning", "test_package", "test_distributed", "test_run_endings")
+LONG_FILES = ("test_learning", "test_package", "test_distributed", "test_sweep_shared", "test_run_endings")
 
 
 def pytest_collection_modifyitems(items):
