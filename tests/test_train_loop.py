@@ -2,6 +2,8 @@
 
 import csv
 
+import torch
+
 from flappy_rl.checks import check
 from flappy_rl.config import parse_args
 from flappy_rl.train import RunRecorder, import_pufferl, train
@@ -55,3 +57,23 @@ def test_the_dashboard_counts_no_time_left_below_zero_when_the_last_batch_ends_p
     _, logs = train(args, RunRecorder(str(tmp_path)))
     assert logs[-1]["agent_steps"] == 6 * BATCH
     assert durations and min(durations) >= 0, min(durations)
+
+
+def test_a_resumed_run_continues_its_steps_its_optimizer_and_its_curve(tmp_path):
+    """train --load-model-path goes on from the checkpoint's step, with its Adam state: 6 updates of
+    2 epochs x 4 minibatches are 48 optimizer steps, and 4 more updates make 80 (a fresh
+    optimizer would end at 32)."""
+    model_path, _ = train(small_run(tmp_path), RunRecorder(str(tmp_path)))
+    first = torch.load(model_path, weights_only=True)
+    assert (first["trainer"]["global_step"], first["trainer"]["epoch"]) == (6 * BATCH, 6)
+    assert {int(state["step"]) for state in first["trainer"]["optimizer"]["state"].values()} == {48}
+    recorder = RunRecorder(str(tmp_path))
+    resumed_path, logs = train(small_run(tmp_path, "--load-model-path", model_path, "--train.total-timesteps",
+                                         str(10 * BATCH)), recorder)
+    resumed = torch.load(resumed_path, weights_only=True)
+    assert (resumed["trainer"]["global_step"], resumed["trainer"]["epoch"]) == (10 * BATCH, 10)
+    assert {int(state["step"]) for state in resumed["trainer"]["optimizer"]["state"].values()} == {80}
+    assert resumed["record"]["train"]["total_timesteps"] == 10 * BATCH
+    with open(tmp_path / f"{recorder.run_id}.csv", newline="") as rows:
+        steps = [int(row["agent_steps"]) for row in csv.DictReader(rows)]
+    assert 6 * BATCH < steps[0] and steps[-1] == 10 * BATCH  # the curve goes on from the checkpoint's step
