@@ -212,17 +212,19 @@ def test_other_modes_refuse_what_cannot_run(mode, argv, message):
     assert refusal(mode, argv.split()) == message
 
 
-@pytest.mark.parametrize("argv,local_ranks,warned", [
-        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 2", "1", True),
-        ("--vec.backend Multiprocessing --vec.num-envs 2", "1", True),  # auto: a worker a copy
-        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "1", False),
-        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "2", True),  # two ranks' workers
-        ("--vec.backend Serial --vec.num-envs 2", "1", False),
-        ("", "2", False),
+@pytest.mark.parametrize("argv,local_ranks,warned,rank", [
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "2", False, "1"),
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 2", "1", True, "0"),
+        ("--vec.backend Multiprocessing --vec.num-envs 2", "1", True, "0"),  # auto: a worker a copy
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "1", False, "0"),
+        ("--vec.backend Multiprocessing --vec.num-envs 2 --vec.num-workers 1 --vec.batch-size 2", "2", True, "0"),  # two ranks' workers
+        ("--vec.backend Serial --vec.num-envs 2", "1", False, "0"),
+        ("", "2", False, "0"),
 ])
-def test_as_many_spinning_workers_as_cores_get_one_warning_line(monkeypatch, capsys, argv, local_ranks, warned):
+def test_as_many_spinning_workers_as_cores_get_one_warning_line(monkeypatch, capsys, argv, local_ranks, warned, rank):
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})  # the 2 cores these messages assume
     monkeypatch.setenv("LOCAL_WORLD_SIZE", local_ranks)
+    monkeypatch.setenv("RANK", rank)  # under torchrun only rank 0 warns
     check(parse_args("train", "puffer_flappy", argv.split()))
     lines = capsys.readouterr().err.splitlines()
     if not warned:

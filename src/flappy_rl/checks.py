@@ -391,7 +391,7 @@ def warn_if_oversubscribed(args):
     learner competes with them for a core and the run slows, the more so the busier the machine:
     warn, naming the settings that were measured faster."""
     vec = args["vec"]
-    if vec["backend"] != "Multiprocessing":
+    if vec["backend"] != "Multiprocessing" or os.environ.get("RANK", "0") != "0":  # one line per run, not per rank
         return
     workers, _ = vec_counts(vec)
     ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
