@@ -5,7 +5,9 @@ import csv
 import torch
 
 from flappy_rl.checks import check
+from flappy_rl.cli import main
 from flappy_rl.config import parse_args
+from flappy_rl.pretrained import pretrained_path
 from flappy_rl.train import RunRecorder, import_pufferl, train
 
 BATCH = 256 * 64
@@ -77,3 +79,13 @@ def test_a_resumed_run_continues_its_steps_its_optimizer_and_its_curve(tmp_path)
     with open(tmp_path / f"{recorder.run_id}.csv", newline="") as rows:
         steps = [int(row["agent_steps"]) for row in csv.DictReader(rows)]
     assert 6 * BATCH < steps[0] and steps[-1] == 10 * BATCH  # the curve goes on from the checkpoint's step
+
+
+def test_continuing_a_run_to_a_total_it_has_passed_is_one_line(tmp_path, monkeypatch, capsys):
+    """The shipped policy's run has 36,044,800 steps: a total of 1000 (below one batch, which a
+    new run would round up with a note) is refused in one line that names what would go on."""
+    monkeypatch.chdir(tmp_path)
+    path = pretrained_path("puffer_flappy")
+    assert main(["train", "puffer_flappy", "--load-model-path", "pretrained", "--train.total-timesteps", "1000"]) == 2
+    assert capsys.readouterr().err == (f"puffer: error: {path} has trained 36,044,800 steps of its run already: give a "
+                                       "--train.total-timesteps above 36044800 to go on\n")

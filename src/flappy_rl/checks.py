@@ -368,8 +368,9 @@ def check_train(args, layout):
         refuse(f"--train.{name} {min(minibatch, largest)} must be a multiple of --train.bptt-horizon {bptt} "
                f"(minibatches are whole rows of {bptt} steps): {use}")
     if config["total_timesteps"] < batch:
-        print(f"puffer: note: --train.total-timesteps {config['total_timesteps']} is less than one batch "
-              f"({batch}); training one batch", file=sys.stderr)
+        if not args.get("load_model_path"):  # a continued run's total is held against its checkpoint's steps
+            print(f"puffer: note: --train.total-timesteps {config['total_timesteps']} is less than one batch "
+                  f"({batch}); training one batch", file=sys.stderr)
         config["total_timesteps"] = batch
 
 

@@ -232,10 +232,10 @@ def continue_run(args, checkpoint):
     for key, value in checkpoint.record["train"].items():
         if key not in LOCAL_SETTINGS and f"train.{key}" not in given and key in args["train"]:
             args["train"][key] = value
-    done, total = checkpoint.trainer["global_step"], args["train"]["total_timesteps"]
-    if done >= total:
-        raise ConfigError(f"{checkpoint.path} has trained {done:,} steps of its run already, --train.total-timesteps "
-                          f"{total:g}: give a larger total to train on")
+    done = checkpoint.trainer["global_step"]
+    if done >= args["train"]["total_timesteps"]:
+        raise ConfigError(f"{checkpoint.path} has trained {done:,} steps of its run already: give a "
+                          f"--train.total-timesteps above {done} to go on")
 
 
 def train(args, recorder=None):
