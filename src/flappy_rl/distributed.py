@@ -167,7 +167,7 @@ class Notes:
     def why_stopped(self):
         """Why this rank's run stopped from outside: the line to print, or None when no other rank
         failed or went silent (the fault is this rank's own)."""
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # torchrun's request to stop: under way already
+        ignore_stop_requests()
         self.leave("stopped")
         others = [rank for rank in range(self.world.size) if rank != self.world.rank]
         deadline = time.monotonic() + NOTE_WAIT_SECONDS
@@ -196,7 +196,15 @@ class Stopped(Exception):
 
 
 def stop_on_sigterm(signum, frame):
+    ignore_stop_requests()
     raise Stopped()
+
+
+def ignore_stop_requests():
+    """From here on, torchrun's SIGTERM changes nothing: this rank is stopping already, and a
+    Stopped raised in the middle of saving the policy or leaving its note would cut them short
+    (torchrun sends SIGTERM to every rank on the machine as soon as one has died)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 # The process group of this process's run, once it has formed: what a crash report names.

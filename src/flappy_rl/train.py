@@ -325,6 +325,8 @@ def train_process(args, recorder=None, session=None):
         # Ctrl-C stays ignored from here to the exit: a terminal signals the whole group, and
         # torchrun and uv run pass the signal on again; the policy is saved once, uncut.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if session is not None:
+            distributed.ignore_stop_requests()
         stop_puffer_threads()
         if is_main:
             save_checkpoint(model_path, policy, args, loop and loop.trainer)
@@ -336,6 +338,8 @@ def train_process(args, recorder=None, session=None):
                                 f"{model_path}") from None
         raise KeyboardInterrupt(model_path if is_main else None) from None
     except Exception as error:
+        if session is not None:
+            distributed.ignore_stop_requests()
         stop_puffer_threads()
         with contextlib.suppress(Exception):
             vecenv.close()
