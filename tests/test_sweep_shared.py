@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -242,8 +243,25 @@ def test_an_unreachable_storage_is_refused_in_one_line(tmp_path, capsys):
     err = refused(tmp_path, capsys, "--sweep.storage", f"sqlite:///{tmp_path}/missing/sweep.db")
     assert err == f"puffer: error: --sweep.storage sqlite:///{tmp_path}/missing/sweep.db: unable to open database file\n"
     assert not (tmp_path / "missing").exists()
+
+
+def test_a_url_that_names_no_usable_database_is_refused_in_one_line(tmp_path, capsys):
+    forms = "use sqlite:///FILE on one machine, postgresql://USER:PASSWORD@HOST/DATABASE across machines"
     err = refused(tmp_path, capsys, "--sweep.storage", "sweep.db")
-    assert err == "puffer: error: --sweep.storage sweep.db: Could not parse SQLAlchemy URL from given URL string\n"
+    assert err == f"puffer: error: --sweep.storage sweep.db: not a database URL; {forms}\n"
+    err = refused(tmp_path, capsys, "--sweep.storage", "postgres://me:secret@host/db")
+    assert err == f"puffer: error: --sweep.storage postgres://me:***@host/db: no database of the kind 'postgres'; {forms}\n"
+    # SQLite reads the query only with uri=true; without it this would write a file called "ro.db?mode=ro"
+    url = f"sqlite:///{tmp_path}/ro.db?mode=ro"
+    err = refused(tmp_path, capsys, "--sweep.storage", url)
+    assert err == (f"puffer: error: --sweep.storage {url}: Query string argument(s) 'mode' are not accepted by the "
+                   "pysqlite driver and are being ignored; SQLite URI arguments require that 'uri=true' also be "
+                   "present in the URL.\n")
+    sqlite3.connect(tmp_path / "ro.db").close()
+    url = f"sqlite:///file:{tmp_path}/ro.db?mode=ro&uri=true"
+    err = refused(tmp_path, capsys, "--sweep.storage", url)
+    assert err == f"puffer: error: --sweep.storage {url}: attempt to write a readonly database\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ro.db"]
 
 
 def test_a_study_of_another_search_space_is_refused_and_left_as_it_was(tmp_path, capsys):

@@ -75,13 +75,25 @@ def fit(value, dist):
 def public_url(url):
     """The storage URL without its password, as logs and the local record show it."""
     try:
-        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sqlalchemy.engine.make_url(url)
     except sqlalchemy.exc.ArgumentError:
         return url
+    return url if parsed.password is None else parsed.render_as_string(hide_password=True)
+
+
+# What a storage URL looks like, for the messages that refuse one.
+STORAGE_FORMS = "sqlite:///FILE on one machine, postgresql://USER:PASSWORD@HOST/DATABASE across machines"
 
 
 def storage_error(url, error):
-    """One line for what went wrong with a storage: the database's own first line."""
+    """One line for what went wrong with a storage: the database's own first line, or ours for a
+    URL that names no database SQLAlchemy knows."""
+    if isinstance(error, sqlalchemy.exc.ArgumentError):
+        if isinstance(error, sqlalchemy.exc.NoSuchModuleError):
+            kind = sqlalchemy.engine.make_url(url).drivername
+            return ConfigError(f"--sweep.storage {public_url(url)}: no database of the kind '{kind}'; use "
+                               f"{STORAGE_FORMS}")
+        return ConfigError(f"--sweep.storage {public_url(url)}: not a database URL; use {STORAGE_FORMS}")
     cause = error
     while cause.__cause__ is not None and isinstance(cause, (optuna.exceptions.StorageInternalError, ImportError)):
         cause = cause.__cause__
@@ -121,9 +133,15 @@ def open_storage(url, heartbeat_seconds):
     attempts = 5
     for attempt in range(1, attempts + 1):
         with quiet():
+            # SQLAlchemy warns of a URL it half ignores (sqlite:///f.db?mode=ro opens f.db to write):
+            # that URL would not do what it says, so it is refused
+            warnings.simplefilter("error", sqlalchemy.exc.SAWarning)
             try:
                 return optuna.storages.RDBStorage(url, engine_options(url), heartbeat_interval=heartbeat_seconds,
                                                   grace_period=2 * heartbeat_seconds)
+            except sqlalchemy.exc.SAWarning as warning:
+                text = str(warning).split(" (Background on this warning")[0]
+                raise ConfigError(f"--sweep.storage {public_url(url)}: {text}") from None
             except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError) as error:
                 if attempt < attempts and lost_schema_race(error):
                     time.sleep(0.2 * attempt)  # the other worker has made the tables by then: find them
