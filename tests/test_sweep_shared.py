@@ -250,7 +250,8 @@ def test_a_url_that_names_no_usable_database_is_refused_in_one_line(tmp_path, ca
     err = refused(tmp_path, capsys, "--sweep.storage", "sweep.db")
     assert err == f"puffer: error: --sweep.storage sweep.db: not a database URL; {forms}\n"
     err = refused(tmp_path, capsys, "--sweep.storage", "postgres://me:secret@host/db")
-    assert err == f"puffer: error: --sweep.storage postgres://me:***@host/db: no database of the kind 'postgres'; {forms}\n"
+    assert err == (f"puffer: error: --sweep.storage postgres://me:***@host/db: no database of the kind 'postgres'; "
+                   f"{forms}\n")
     # SQLite reads the query only with uri=true; without it this would write a file called "ro.db?mode=ro"
     url = f"sqlite:///{tmp_path}/ro.db?mode=ro"
     err = refused(tmp_path, capsys, "--sweep.storage", url)
