@@ -62,6 +62,11 @@ def command(argv):
         demo(args.num_envs, args.seconds, args.seed)
         return
     params = {name: getattr(args, name) for name in binding.params() if getattr(args, name) is not None}
+    for name, value in params.items():  # each named by its option, as typed
+        try:
+            binding.check_params(**{name: value})
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"--{name.replace('_', '-')}{str(error).removeprefix(name)}") from None
     play_game(args.render_scale, args.fps, args.seed, args.overlay, params)
 
 
