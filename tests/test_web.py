@@ -10,8 +10,12 @@ import base64
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -203,6 +207,23 @@ def test_a_port_in_use_is_one_line_before_any_build(site, tmp_path):
     assert result.returncode == 2
     assert result.stderr == f"puffer: error: cannot serve on 127.0.0.1:{port}: Address already in use\n"
     assert not (tmp_path / "out").exists()
+
+
+def test_a_browser_that_hangs_up_mid_file_leaves_the_terminal_quiet(tmp_path, capfd):
+    (tmp_path / "large.bin").write_bytes(bytes(64 << 20))  # far more than the sockets buffer
+    with serving(tmp_path) as base:
+        port = int(base.rstrip("/").rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=60) as client:
+            client.sendall(b"GET /large.bin HTTP/1.0\r\n\r\n")
+            assert client.recv(12) == b"HTTP/1.0 200"
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close resets
+        deadline = time.monotonic() + 60
+        while any(thread.name.endswith("(process_request_thread)") for thread in threading.enumerate()):
+            assert time.monotonic() < deadline, "the request's thread did not end"
+            time.sleep(0.01)
+        with urllib.request.urlopen(base, timeout=60) as response:  # and it goes on serving
+            assert b"large.bin" in response.read()
+    assert capfd.readouterr() == ("", "")
 
 
 # -- the page ----------------------------------------------------------------------------------

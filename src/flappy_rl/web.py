@@ -105,12 +105,20 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+class SiteServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        # A browser hangs up mid-file whenever a tab closes or reloads while loading: routine, not
+        # a traceback on the terminal of the person watching the page.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @contextlib.contextmanager
 def serving(folder, port=0, host="127.0.0.1"):
     """Serve folder over http on host in a background thread; yields the base URL."""
     handler = functools.partial(QuietHandler, directory=str(folder))
     try:
-        server = http.server.ThreadingHTTPServer((host, port), handler)
+        server = SiteServer((host, port), handler)
     except OSError as error:
         raise ConfigError(f"cannot serve on {host}:{port}: {error.strerror}") from None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
