@@ -231,7 +231,16 @@ def test_as_many_spinning_workers_as_cores_get_one_warning_line(monkeypatch, cap
         assert lines == []
         return
     (line,) = lines
-    busy = "2 Multiprocessing workers" if local_ranks == "1" else "1 Multiprocessing workers on each of 2 ranks"
+    busy = "2 Multiprocessing workers" if local_ranks == "1" else "2 Multiprocessing workers (1 on each of 2 ranks)"
     assert line == (f"puffer: warning: {busy} busy-wait on all 2 CPU cores, leaving none for the learner; "
                     "--vec.backend PufferEnv (the default) or fewer workers trained faster on such a machine "
                     "(docs/experiments/2026-12-03-oversubscription.md)")
+
+
+def test_one_spinning_worker_on_one_core_is_warned_of_in_the_singular(monkeypatch, capsys):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    check(parse_args("train", "puffer_flappy", "--vec.backend Multiprocessing --vec.num-envs 1".split()))
+    assert capsys.readouterr().err.startswith(
+        "puffer: warning: 1 Multiprocessing worker busy-waits on the one CPU core, leaving none for the learner; ")

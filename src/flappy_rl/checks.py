@@ -398,8 +398,12 @@ def warn_if_oversubscribed(args):
     ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     cores = len(os.sched_getaffinity(0))
     if workers * ranks >= cores:
-        busy = f"{workers} Multiprocessing workers" + (f" on each of {ranks} ranks" if ranks > 1 else "")
-        print(f"puffer: warning: {busy} busy-wait on all {cores} CPU cores, leaving none for the learner; "
+        total = workers * ranks
+        busy = f"{total} Multiprocessing worker{'s' * (total > 1)}" + (f" ({workers} on each of {ranks} ranks)"
+                                                                        if ranks > 1 else "")
+        spin = "busy-wait" if total > 1 else "busy-waits"
+        where = f"all {cores} CPU cores" if cores > 1 else "the one CPU core"
+        print(f"puffer: warning: {busy} {spin} on {where}, leaving none for the learner; "
               f"--vec.backend PufferEnv (the default) or fewer workers trained faster on such a machine "
               f"({OVERSUBSCRIPTION_RECORD})", file=sys.stderr)
 
