@@ -73,6 +73,19 @@ def test_two_ranks_train_one_policy_through_the_puffer_script(tmp_path):
     assert evaluate.stdout.strip().splitlines()[-1].startswith("2 episodes: mean score ")
 
 
+def test_ranks_with_multiprocessing_workers_close_them_without_a_word(tmp_path):
+    """Each rank's workers are closed with SIGTERM (PufferLib's close()): they must die of it,
+    not run the rank's own SIGTERM handler and print its traceback."""
+    train = run([*TORCHRUN, "--standalone", "--nproc-per-node", "2", "-m", "flappy_rl.cli", "train", "puffer_flappy",
+                 "--vec.backend", "Multiprocessing", "--vec.num-envs", "2", "--vec.num-workers", "1",
+                 *SMALL_RUN[:4], "--train.total-timesteps", "50000"], tmp_path)
+    assert train.returncode == 0, train.stderr[-3000:]
+    assert "Traceback" not in train.stderr, train.stderr[-3000:]
+    (warning,) = puffer_lines(train.stderr)  # the oversubscription warning alone
+    assert warning.startswith("puffer: warning: 2 Multiprocessing workers (1 on each of 2 ranks) busy-wait "), warning
+    check_one_run_written(tmp_path, train.stdout)
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -35,14 +35,16 @@ def env_kwargs(args, num_envs=None, **extra):
 
 
 @contextlib.contextmanager
-def workers_ignore_ctrl_c():
-    """Processes forked in this block ignore SIGINT: Ctrl-C is the trainer's to handle, and it
-    closes the workers itself."""
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+def worker_signals():
+    """Processes forked in this block ignore SIGINT and die of SIGTERM. Ctrl-C is the trainer's
+    to handle, and it closes the workers itself: PufferLib's close() sends them SIGTERM, which
+    must end them quietly, not run the handler the trainer may have (a rank under torchrun)."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN), signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
 
 
 def make_vecenv(args):
@@ -53,7 +55,7 @@ def make_vecenv(args):
         if backend == "PufferEnv":
             return pufferlib.vector.make(Flappy, backend="PufferEnv", env_kwargs=kwargs)
         vec["num_workers"], vec["batch_size"] = vec_counts(args["vec"])  # PufferLib's own auto can't always run
-        with workers_ignore_ctrl_c():
+        with worker_signals():
             return pufferlib.vector.make(Flappy, backend=backend, num_envs=copies, env_kwargs=kwargs, **vec)
     except pufferlib.APIUsageError as error:
         raise ConfigError(f"[vec] {' '.join(str(error).split())}") from None
