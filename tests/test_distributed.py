@@ -285,6 +285,24 @@ def test_ctrl_c_saves_one_checkpoint_from_rank_0(tmp_path):
     assert evaluate.returncode == 0, evaluate.stderr[-2000:]
 
 
+@pytest.mark.parametrize("target", ["torchrun", "group"])
+def test_sigterm_to_torchrun_or_every_process_stops_the_run_as_ctrl_c_does(tmp_path, target):
+    """A scheduler ends a job with SIGTERM, to its command (torchrun, which passes it to the ranks)
+    or to every process: no rank failed, so rank 0 saves, says so in one line, and exits 143."""
+    launch = start_long_run(tmp_path)
+    if target == "group":
+        os.killpg(launch.pid, signal.SIGTERM)
+    else:
+        launch.send_signal(signal.SIGTERM)
+    stderr = finish(launch)
+    (model,) = (tmp_path / "experiments").glob("*.pt")
+    saved = [line for line in stderr.splitlines() if line.startswith("stopped by SIGTERM")]
+    assert saved == [f"stopped by SIGTERM: the policy so far is saved to experiments/{model.name}"], stderr[-3000:]
+    # torchrun reports its own SIGTERM with a traceback of its own; no rank prints one
+    assert puffer_lines(stderr) == [] and "flappy_rl/" not in stderr, stderr[-3000:]
+    assert not (tmp_path / "experiments" / model.stem / "error-rank0.log").exists()
+
+
 @pytest.mark.learning
 def test_two_ranks_with_half_the_birds_each_learn_like_one_process(tmp_path):
     """3M steps in all, 512 birds a rank (one process: 1024), then 100 evaluation episodes; about

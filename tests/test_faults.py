@@ -61,6 +61,21 @@ def test_a_killed_worker_stops_training_with_a_clear_error(tmp_path):
     assert evaluate.returncode == 0, evaluate.stderr
 
 
+def test_a_worker_ended_by_sigterm_stops_training_as_sigterm_does(tmp_path):
+    """A scheduler sends SIGTERM to every process of a job, and the watchdog may hear of the
+    worker's end before this process hears of its own signal: a stop, not a fault."""
+    process = start_training(tmp_path, "--vec.backend", "Multiprocessing", "--vec.num-envs", "1",
+                             "--vec.num-workers", "1")
+    (worker,) = [pid for pid in children(process.pid) if b"resource_tracker" not in
+                 pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()]
+    os.kill(worker, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr[-2000:]
+    (model,) = (tmp_path / "experiments").glob("*.pt")
+    last = stderr.strip().splitlines()[-1]
+    assert last == f"stopped by SIGTERM: the policy so far is saved to experiments/{model.name}"
+
+
 @pytest.mark.parametrize("backend", [["--vec.backend", "PufferEnv"],
                                      ["--vec.backend", "Multiprocessing", "--vec.num-workers", "1"]])
 def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path, backend):

@@ -1,13 +1,20 @@
-"""Runs end right: Ctrl-C saves the policy and the curve and exits 130, through `uv run` too;
-a finished Multiprocessing run exits 0."""
+"""Runs end right: Ctrl-C saves the policy and the curve and exits 130, SIGTERM the same with
+143, through `uv run` too; a finished Multiprocessing run exits 0."""
 
+import _thread
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
+
+from flappy_rl.checks import check
+from flappy_rl.config import parse_args
+from flappy_rl.errors import Terminated
+from flappy_rl.train import RunRecorder, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENDLESS = ["train", "puffer_flappy", "--train.total-timesteps", "1e9", "--env.num-envs", "256",
@@ -24,31 +31,80 @@ def wait_for(path, text, process, seconds=240):
     raise AssertionError(f"{text!r} never appeared in {path}")
 
 
-@pytest.mark.parametrize("target,presses", [("group", 1), ("group", 2), ("process", 1), ("process", 2)])
-def test_ctrl_c_through_uv_run_saves_and_exits_130(target, presses, tmp_path):
-    """A terminal signals the whole group, and uv forwards SIGINT to its child: the child sees two."""
+def stop_an_endless_run(tmp_path, stop, *extra):
+    """Start an endless `uv run puffer train` in a session of its own, call stop(its pid) a few
+    updates in, and return its exit status, its stderr and the model it saved."""
     out_path, err_path = tmp_path / "out.txt", tmp_path / "err.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        process = subprocess.Popen(["uv", "run", "--project", ROOT, "--frozen", "puffer", *ENDLESS], cwd=tmp_path,
-                                   stdout=out, stderr=err, start_new_session=True)
+        process = subprocess.Popen(["uv", "run", "--project", ROOT, "--frozen", "puffer", *ENDLESS, *extra],
+                                   cwd=tmp_path, stdout=out, stderr=err, start_new_session=True)
         try:
             wait_for(out_path, "Steps", process)
             time.sleep(2)  # a few updates in
-            for _ in range(presses):
-                if target == "group":
-                    os.killpg(process.pid, signal.SIGINT)
-                else:
-                    process.send_signal(signal.SIGINT)
-                time.sleep(0.05)
+            stop(process.pid)
             status = process.wait(timeout=120)
         finally:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
     stderr = err_path.read_text()
     (model,) = (tmp_path / "experiments").glob("puffer_flappy_*.pt")
+    assert model.with_suffix(".png").exists() and model.with_suffix(".csv").exists()
+    return status, stderr, model
+
+
+def send(signum, target, times=1):
+    def stop(pid):
+        for _ in range(times):
+            if target == "group":
+                os.killpg(pid, signum)
+            else:
+                os.kill(pid, signum)
+            time.sleep(0.05)
+    return stop
+
+
+@pytest.mark.parametrize("target,presses", [("group", 1), ("group", 2), ("process", 1), ("process", 2)])
+def test_ctrl_c_through_uv_run_saves_and_exits_130(target, presses, tmp_path):
+    """A terminal signals the whole group, and uv forwards SIGINT to its child: the child sees two."""
+    status, stderr, model = stop_an_endless_run(tmp_path, send(signal.SIGINT, target, presses))
     assert status == 130, stderr[-2000:]
     assert stderr.strip().splitlines()[-1] == f"interrupted: the policy so far is saved to experiments/{model.name}"
-    assert model.with_suffix(".png").exists() and model.with_suffix(".csv").exists()
+
+
+@pytest.mark.parametrize("target,backend", [("process", "PufferEnv"), ("group", "PufferEnv"),
+                                            ("group", "Multiprocessing")])
+def test_sigterm_through_uv_run_saves_and_exits_143(target, backend, tmp_path):
+    """A scheduler that ends or preempts a job sends SIGTERM: to the command (uv forwards it), or
+    to every process of the job, the Multiprocessing workers too, which is then no fault of theirs."""
+    status, stderr, model = stop_an_endless_run(tmp_path, send(signal.SIGTERM, target), "--vec.backend", backend,
+                                                *(["--vec.num-envs", "2", "--vec.num-workers", "1"]
+                                                  if backend == "Multiprocessing" else []))
+    assert status == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (f"stopped by SIGTERM: the policy so far is saved to "
+                                               f"experiments/{model.name}")
+
+
+def test_sigterm_still_stops_the_caller_after_a_run_stopped_as_on_ctrl_c(tmp_path):
+    """A sweep's trial ends by its budget as on Ctrl-C, and the sweep goes on: SIGTERM must still
+    stop it between trials, not stay ignored as it is while the trial saves."""
+    args = parse_args("train", "puffer_flappy", [*ENDLESS[2:], "--train.data-dir", str(tmp_path)])
+    check(args)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    budget = threading.Timer(3, _thread.interrupt_main)
+    try:
+        budget.start()
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            train(args, RunRecorder(str(tmp_path)))
+        assert type(stopped.value) is KeyboardInterrupt and stopped.value.args[0].endswith(".pt")
+        # Ignored or left to its default, the SIGTERM below would be lost or end pytest itself.
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    finally:
+        budget.cancel()
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
 
 
 def test_a_finished_multiprocessing_run_exits_0_every_time(tmp_path):

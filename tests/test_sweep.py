@@ -1,8 +1,10 @@
 """puffer sweep: the local record, --resume, the trial budget, and one-line errors for bad sweeps."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -49,6 +51,31 @@ def test_two_tiny_trials_are_recorded_then_resume_adds_a_third_cut_by_its_budget
     assert path.read_text().startswith(first_lines) and [trial["trial"] for trial in trials] == [1, 2, 3]
     assert trials[2]["stopped_by"] == "trial_seconds" and 10 <= trials[2]["seconds"] < 60
     assert trials[2]["steps"] < 1e10 and (tmp_path / trials[2]["model"]).is_file()
+
+
+def test_sigterm_stops_a_sweep_in_one_line_after_a_trial_its_clock_ended(tmp_path):
+    """A scheduler's SIGTERM in the second trial, after the first was ended by its budget (which
+    stops train as Ctrl-C does): the sweep stops as on Ctrl-C, with 143, its record kept."""
+    log = tmp_path / "out.txt"
+    with open(log, "w") as out:
+        process = subprocess.Popen([*CLI, "sweep", "puffer_flappy", *TINY, "--train.total-timesteps", "1e10",
+                                    "--sweep.max-trials", "3", "--sweep.trial-seconds", "5"], cwd=tmp_path,
+                                   stdout=out, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 300
+            while "sweep trial 2:" not in log.read_text():
+                assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.2)
+            time.sleep(2)  # into its training
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            process.kill()
+    path, (_, *trials) = records(tmp_path)
+    assert process.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == (f"stopped by SIGTERM: 1 trial recorded in experiments/{path.name}; "
+                                               "puffer sweep puffer_flappy --resume continues")
+    assert [trial["stopped_by"] for trial in trials] == ["trial_seconds"]
 
 
 def test_a_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):

@@ -188,7 +188,7 @@ def test_a_killed_workers_trial_is_failed_and_the_next_worker_runs_then_resumes(
     assert survivor.state in sweep_study.FINISHED and started(out) == [2]
     # running again with the same storage and study resumes: one trial more, Protein having seen the first
     out = workers(tmp_path, storage, "--sweep.max-trials", "2").finish()
-    assert "(1 trials so far)" in out and started(out) == [3]
+    assert "(1 trial so far)" in out and started(out) == [3]
     assert [trial.state in sweep_study.FINISHED for trial in study_of(storage).get_trials()] == [False, True, True]
 
 

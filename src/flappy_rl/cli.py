@@ -15,7 +15,8 @@ import sys
 from flappy_rl import crash
 from flappy_rl.checks import check
 from flappy_rl.config import MODES, env_names, load_config, normalize_option, parse_args, usage
-from flappy_rl.errors import CheckpointError, ConfigError, NoDisplayError, TrainingError, WebBuildError
+from flappy_rl.errors import (CheckpointError, ConfigError, NoDisplayError, TrainingError, WebBuildError, stop_reason,
+                               stop_status)
 from flappy_rl.handoff import hand_off, pufferlib_cli
 
 
@@ -30,8 +31,9 @@ def run(args):
             # Under torchrun only rank 0 saves: the other ranks have nothing to add.
             saved = interrupt.args[0] if interrupt.args else None
             if saved is not None or not interrupt.args:
-                print("\ninterrupted" + (f": the policy so far is saved to {saved}" if saved else ""), file=sys.stderr)
-            return 130
+                print(f"\n{stop_reason(interrupt)}" + (f": the policy so far is saved to {saved}" if saved else ""),
+                      file=sys.stderr)
+            return stop_status(interrupt)
         if model_path is not None:
             print(f"model saved to {model_path}")
     elif mode == "eval":
@@ -121,9 +123,10 @@ def exit_status(prog, command, args=None):
     """Run command() with the error handling of every front end (puffer, python -m flappy_rl, the
     examples): returns the exit status, command's own (None: 0), or after one line on stderr,
     `PROG: error: ...`: 2 for a setting that cannot work (ConfigError, no display), 1 for a fault
-    in the run (TrainingError, WebBuildError), 130 for Ctrl-C, and 1 for an exception nobody
-    foresaw, its traceback in a file (flappy_rl.crash). args: the command's settings once parsed
-    (command may fill the dict in), which tell crash.report the mode and where to write."""
+    in the run (TrainingError, WebBuildError), 130 for Ctrl-C, 143 for SIGTERM (train and sweep
+    stop on it as on Ctrl-C), and 1 for an exception nobody foresaw, its traceback in a file
+    (flappy_rl.crash). args: the command's settings once parsed (command may fill the dict in),
+    which tell crash.report the mode and where to write."""
     try:
         return command() or 0
     except (ConfigError, NoDisplayError) as error:  # a window without a display is a setting that can't work here
@@ -134,10 +137,10 @@ def exit_status(prog, command, args=None):
         crash.stop_leftovers()
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         crash.stop_leftovers()
-        print("\ninterrupted", file=sys.stderr)
-        return 130
+        print(f"\n{stop_reason(interrupt)}", file=sys.stderr)
+        return stop_status(interrupt)
     except Exception as error:  # a fault nobody foresaw: one line here, the traceback in a file
         return crash.report(error, args, prog)
 

@@ -21,7 +21,7 @@ import os
 import signal
 import time
 
-from flappy_rl.errors import ConfigError
+from flappy_rl.errors import ConfigError, Terminated
 
 SEED_LIMIT = 2**32
 # What torchrun tells each process it starts.
@@ -167,7 +167,6 @@ class Notes:
     def why_stopped(self):
         """Why this rank's run stopped from outside: the line to print, or None when no other rank
         failed or went silent (the fault is this rank's own)."""
-        ignore_stop_requests()
         self.leave("stopped")
         others = [rank for rank in range(self.world.size) if rank != self.world.rank]
         deadline = time.monotonic() + NOTE_WAIT_SECONDS
@@ -191,20 +190,17 @@ class Notes:
             time.sleep(0.1)
 
 
-class Stopped(Exception):
-    """The launcher (torchrun) asked this rank to stop: another rank on its machine failed."""
+def request_stop(signum, frame):
+    """SIGTERM to a rank: torchrun's, when it is stopped itself (a scheduler ending the job) or
+    when a rank on its machine has died; or anyone's. An exception raised here at once would cut
+    through what the rank is doing, and leave the other ranks waiting in a collective call it
+    never makes. So the request is noted, and at their next update the ranks agree to stop there
+    together, as on Ctrl-C; unless that update's collective call fails, a rank having died."""
+    global STOP_REQUESTED
+    STOP_REQUESTED = True
 
 
-def stop_on_sigterm(signum, frame):
-    ignore_stop_requests()
-    raise Stopped()
-
-
-def ignore_stop_requests():
-    """From here on, torchrun's SIGTERM changes nothing: this rank is stopping already, and a
-    Stopped raised in the middle of saving the policy or leaving its note would cut them short
-    (torchrun sends SIGTERM to every rank on the machine as soon as one has died)."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+STOP_REQUESTED = False
 
 
 # The process group of this process's run, once it has formed: what a crash report names.
@@ -224,8 +220,7 @@ class Session:
             torch.cuda.set_device(world.local_rank)  # "cuda" now means this rank's GPU
         torch.distributed.init_process_group(self.backend, timeout=datetime.timedelta(seconds=timeout))
         self.notes = Notes(world, timeout)
-        # torchrun stops the other ranks on a machine with SIGTERM when one fails: an exception here.
-        signal.signal(signal.SIGTERM, stop_on_sigterm)
+        signal.signal(signal.SIGTERM, request_stop)
         global SESSION
         SESSION = self
 
@@ -249,7 +244,7 @@ class Session:
 def is_communication_error(error):
     import torch.distributed
 
-    return isinstance(error, (Stopped, torch.distributed.DistError)) or "gloo" in str(error).lower()
+    return isinstance(error, torch.distributed.DistError) or "gloo" in str(error).lower()
 
 
 def data_parallel(policy, world, device):
@@ -344,10 +339,12 @@ def data_parallel_trainer(trainer_class, world):
         def evaluate(self):
             before = self.global_step
             stats = super().evaluate()
-            counts = torch.tensor([self.global_step - before, int(bool(stats))], dtype=torch.int64,
-                                  device=self.config["device"])
+            counts = torch.tensor([self.global_step - before, int(bool(stats)), int(STOP_REQUESTED)],
+                                  dtype=torch.int64, device=self.config["device"])
             torch.distributed.all_reduce(counts)
             self.global_step = before + int(counts[0])
+            if counts[2]:  # a rank was sent SIGTERM: all stop here, after the same update
+                raise Terminated()
             # A loop that evaluates until it has statistics must go on on every rank alike.
             return stats if int(counts[1]) == world.size else {}
 

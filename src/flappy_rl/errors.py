@@ -1,5 +1,7 @@
 """The errors the `puffer` command reports as one line instead of a traceback."""
 
+import signal
+
 
 class ConfigError(Exception):
     """A mistake in the command line or the config: exit status 2."""
@@ -27,5 +29,20 @@ class RunCrashed(Exception):
         self.model_path = model_path
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler ending or preempting the job, `kill`): `train` and `sweep` stop as they
+    do on Ctrl-C, the policy and the curve saved, with exit status 143 (128 + SIGTERM)."""
+
+
 class WebBuildError(RuntimeError):
     """emscripten failed to compile the page's module: exit status 1."""
+
+
+def stop_reason(interrupt):
+    """What stopped a run that a KeyboardInterrupt (or a Terminated) ended, in the words of its line."""
+    return "stopped by SIGTERM" if isinstance(interrupt, Terminated) else "interrupted"
+
+
+def stop_status(interrupt):
+    """The exit status of such a run: 128 + the signal, as a shell reports it."""
+    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)

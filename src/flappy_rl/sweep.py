@@ -29,9 +29,9 @@ import optuna
 from optuna.trial import TrialState
 
 from flappy_rl import sweep_study
-from flappy_rl.errors import ConfigError
+from flappy_rl.errors import ConfigError, Terminated, stop_reason, stop_status
 from flappy_rl.plots import sweep_png
-from flappy_rl.train import RunRecorder, import_pufferl, require_logger_package, train
+from flappy_rl.train import RunRecorder, import_pufferl, require_logger_package, stop_on_sigterm, train
 
 # The sweep methods of pufferlib.sweep that need nothing beyond the declared dependencies, then
 # Optuna's samplers.
@@ -362,7 +362,7 @@ def run_trial(args, study, trial, pufferl):
                 try:
                     model_path, _ = train(trial_args, recorder)
                 except KeyboardInterrupt as interrupt:
-                    if not clock.expired:
+                    if not clock.expired or isinstance(interrupt, Terminated):
                         raise
                     model_path = interrupt.args[0] if interrupt.args else None
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -390,6 +390,10 @@ def sync_record(study, path, recorded):
     return new
 
 
+def trial_count(count):
+    return f"{count} trial{'s' * (count != 1)}"
+
+
 def sweep(args):
     """Run trials until the study holds sweep.max_trials finished ones; returns the exit status."""
     spaces = check_sweep(args)
@@ -415,11 +419,13 @@ def sweep(args):
     else:
         start_record(path, header)
     pufferl = import_pufferl()
-    # pufferl's import made Ctrl-C call os._exit(0); here it must stop the sweep and say where it is.
+    # pufferl's import made Ctrl-C call os._exit(0); here it must stop the sweep and say where it is,
+    # as SIGTERM does.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     suggester = Suggester(args, spaces)
     sync_record(study, path, recorded)
-    print(f"sweep record: {path} ({len(sweep_study.finished_trials(study))} trials so far)", flush=True)
+    print(f"sweep record: {path} ({trial_count(len(sweep_study.finished_trials(study)))} so far)", flush=True)
     dead_workers = sweep_study.DeadWorkers(2 * config["heartbeat_seconds"]) if config["storage"] else None
     try:
         while (trial := claim(study, config, dists, suggester, dead_workers)) is not None:
@@ -430,11 +436,11 @@ def sweep(args):
                 line = sweep_study.record_line(finished)
                 print(f"sweep trial {line['trial']}: {config['metric']} {line['score']}, {line['steps']:,} steps, "
                       f"{line['seconds']:.0f} s" + (f" ({line['worker']})" if config["storage"] else ""), flush=True)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         again = f"--sweep.storage {header['storage']}" if config["storage"] else "--resume"
-        print(f"\ninterrupted: {len(recorded)} trials are recorded in {path}; "
+        print(f"\n{stop_reason(interrupt)}: {trial_count(len(recorded))} recorded in {path}; "
               f"puffer sweep {args['env_name']} {again} continues", file=sys.stderr)
-        return 130
+        return stop_status(interrupt)
     sync_record(study, path, recorded)
     sign = 1 if config["goal"] == "maximize" else -1
     scored = [trial for trial in sweep_study.finished_trials(study) if trial.value is not None]

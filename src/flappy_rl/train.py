@@ -20,7 +20,7 @@ import torch
 from flappy_rl import distributed
 from flappy_rl.checkpoint import load_into, new_run_id, open_checkpoint, resume, save_checkpoint
 from flappy_rl.components import make_policy, make_vecenv, resolve_device
-from flappy_rl.errors import ConfigError, RunCrashed, TrainingError
+from flappy_rl.errors import ConfigError, RunCrashed, Terminated, TrainingError
 from flappy_rl.plots import learning_curve_png
 from flappy_rl.pretrained import use_pretrained
 from flappy_rl.pufferlib_compat import import_pufferl
@@ -211,6 +211,14 @@ class QuietRecorder(RunRecorder):
         self.model_path = model_path
 
 
+def stop_on_sigterm(signum, frame):
+    """SIGTERM (a scheduler's, `kill`'s) stops a run as Ctrl-C does; once: the policy is then saved
+    uncut, whoever else the signal reaches (uv run forwards it, a scheduler signals every process).
+    Under torchrun, distributed.request_stop handles it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
 @contextlib.contextmanager
 def ctrl_c_ignored():
     """Ctrl-C is ignored inside: a second one (a terminal signals the whole process group, and
@@ -268,8 +276,8 @@ def train(args, recorder=None):
                 saved = f"; the policy so far is saved to {error.model_path}" if error.model_path else ""
                 raise TrainingError(why + saved) from None
         raise  # this rank's own fault: reported with the session open, so that the note gets out
-    except KeyboardInterrupt:
-        session.notes.leave("interrupted")
+    except KeyboardInterrupt as interrupt:
+        session.notes.leave("stopped" if isinstance(interrupt, Terminated) else "interrupted")
         raise
     session.close()
     return result
@@ -301,8 +309,10 @@ def train_process(args, recorder=None, session=None):
     watchdog.start()
     initial_weights = [parameter.detach().clone() for parameter in policy.parameters()]
     loop = None
-    # Ctrl-C raises KeyboardInterrupt in the loop, whatever handler the caller had.
+    # Ctrl-C raises KeyboardInterrupt in the loop, whatever handler the caller had; SIGTERM too.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if session is None:
+        signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         with warnings.catch_warnings():
             # PuffeRL builds a float32 autocast context even on CPU, where torch warns it is unused.
@@ -321,12 +331,12 @@ def train_process(args, recorder=None, session=None):
                 if is_main:  # ...which the full record replaces
                     save_checkpoint(model_path, policy, args, loop.trainer)
                 logger.close(model_path)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         # Ctrl-C stays ignored from here to the exit: a terminal signals the whole group, and
-        # torchrun and uv run pass the signal on again; the policy is saved once, uncut.
+        # torchrun and uv run pass the signal on again; the policy is saved once, uncut. SIGTERM
+        # waits too.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if session is not None:
-            distributed.ignore_stop_requests()
+        sigterm = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_puffer_threads()
         if is_main:
             save_checkpoint(model_path, policy, args, loop and loop.trainer)
@@ -334,12 +344,16 @@ def train_process(args, recorder=None, session=None):
         with contextlib.suppress(Exception):
             vecenv.close()
         if watchdog.dead is not None:
-            raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to "
-                                f"{model_path}") from None
-        raise KeyboardInterrupt(model_path if is_main else None) from None
+            # A scheduler sends SIGTERM to every process of a job: a worker ended by it was asked to
+            # stop, as this process was (whichever of the two this process heard of first).
+            if watchdog.dead.exitcode != -signal.SIGTERM:
+                raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to "
+                                    f"{model_path}") from None
+            interrupt = Terminated()
+        if session is None:
+            signal.signal(signal.SIGTERM, sigterm)  # a sweep's trial ended by its clock: the sweep goes on
+        raise type(interrupt)(model_path if is_main else None) from None
     except Exception as error:
-        if session is not None:
-            distributed.ignore_stop_requests()
         stop_puffer_threads()
         with contextlib.suppress(Exception):
             vecenv.close()
