@@ -1,6 +1,7 @@
 """puffer sweep: the local record, --resume, the trial budget, and one-line errors for bad sweeps."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from flappy_rl import cli
+from flappy_rl import sweep as flappy_sweep
 from flappy_rl.config import parse_args
 from flappy_rl.errors import ConfigError
 from flappy_rl.sweep import TrialRecorder, curve_points, read_record, sweep
@@ -76,6 +78,38 @@ def test_sigterm_stops_a_sweep_in_one_line_after_a_trial_its_clock_ended(tmp_pat
     assert stderr.strip().splitlines()[-1] == (f"stopped by SIGTERM: 1 trial recorded in experiments/{path.name}; "
                                                "puffer sweep puffer_flappy --resume continues")
     assert [trial["stopped_by"] for trial in trials] == ["trial_seconds"]
+
+
+@pytest.mark.parametrize("signum, status, reason", [(signal.SIGINT, 130, "interrupted"),
+                                                    (signal.SIGTERM, 143, "stopped by SIGTERM")], ids=["ctrl_c", "sigterm"])
+def test_a_signal_between_trials_stops_the_sweep_after_a_trial_its_clock_ended(
+        tmp_path, monkeypatch, capfd, signum, status, reason):
+    """train ignores Ctrl-C and SIGTERM once it is stopping, as on its way out; after a trial its
+    clock ended, the sweep goes on and must heed them again, while it claims the next trial too
+    (a worker of a shared sweep may wait there for minutes)."""
+    claims = []
+
+    def claim_then_signal(*args):
+        claims.append(1)
+        if len(claims) == 2:
+            os.kill(os.getpid(), signum)
+        return original(*args)
+
+    original = flappy_sweep.claim
+    monkeypatch.setattr(flappy_sweep, "claim", claim_then_signal)
+    monkeypatch.chdir(tmp_path)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    args = parse_args("sweep", "puffer_flappy", [*TINY, "--train.total-timesteps", "1e10", "--sweep.max-trials", "2",
+                                                 "--sweep.trial-seconds", "3"])
+    try:
+        assert flappy_sweep.sweep(args) == status
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+    path, (_, *trials) = records(tmp_path)
+    assert capfd.readouterr().err.strip().splitlines()[-1] == (
+        f"{reason}: 1 trial recorded in experiments/{path.name}; puffer sweep puffer_flappy --resume continues")
+    assert [trial["stopped_by"] for trial in trials] == ["trial_seconds"] and len(claims) == 2
 
 
 def test_a_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):

@@ -338,7 +338,7 @@ def claim(study, config, dists, suggester, dead_workers):
             study.tell(trial, state=TrialState.FAIL)
             continue
         if not waiting:
-            print(f"sweep: {finished} trials finished, waiting on {running} running on other workers", flush=True)
+            print(f"sweep: {trial_count(finished)} finished, waiting on {running} running on other workers", flush=True)
             waiting = True
         time.sleep(config["heartbeat_seconds"])
 
@@ -365,6 +365,7 @@ def run_trial(args, study, trial, pufferl):
                     if not clock.expired or isinstance(interrupt, Terminated):
                         raise
                     model_path = interrupt.args[0] if interrupt.args else None
+                    stop_on_signals()  # train left them ignored, as on the way out; the sweep goes on
     except optuna.exceptions.UpdateFinishedTrialError:
         return False  # failed before it began training: this worker was slower than the grace period
     except BaseException:
@@ -388,6 +389,13 @@ def sync_record(study, path, recorded):
     if new:
         sweep_png(path, path.removesuffix(".jsonl") + ".png")
     return new
+
+
+def stop_on_signals():
+    """Ctrl-C and SIGTERM stop the sweep, and it says where it is. (pufferl's import made Ctrl-C
+    call os._exit(0).)"""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
 
 
 def trial_count(count):
@@ -419,10 +427,7 @@ def sweep(args):
     else:
         start_record(path, header)
     pufferl = import_pufferl()
-    # pufferl's import made Ctrl-C call os._exit(0); here it must stop the sweep and say where it is,
-    # as SIGTERM does.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    stop_on_signals()
     suggester = Suggester(args, spaces)
     sync_record(study, path, recorded)
     print(f"sweep record: {path} ({trial_count(len(sweep_study.finished_trials(study)))} so far)", flush=True)

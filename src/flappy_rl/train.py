@@ -336,7 +336,7 @@ def train_process(args, recorder=None, session=None):
         # torchrun and uv run pass the signal on again; the policy is saved once, uncut. SIGTERM
         # waits too.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        sigterm = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_puffer_threads()
         if is_main:
             save_checkpoint(model_path, policy, args, loop and loop.trainer)
@@ -350,8 +350,6 @@ def train_process(args, recorder=None, session=None):
                 raise TrainingError(f"{watchdog.describe()}; training stopped, the policy so far is saved to "
                                     f"{model_path}") from None
             interrupt = Terminated()
-        if session is None:
-            signal.signal(signal.SIGTERM, sigterm)  # a sweep's trial ended by its clock: the sweep goes on
         raise type(interrupt)(model_path if is_main else None) from None
     except Exception as error:
         stop_puffer_threads()
